@@ -25,14 +25,11 @@ type OutcomeUnknownError struct {
 	Cause   error
 }
 
-// Error names the request and the cause, and tells the caller what to do.
+// Error names the cause and tells the caller what to do. The caller's
+// wrapping names the request.
 func (e *OutcomeUnknownError) Error() string {
-	target := e.Endpoint
-	if e.TokenID != "" {
-		target += " of token " + e.TokenID
-	}
-	return fmt.Sprintf("%s %s: outcome unknown, read the token back before retrying: %v",
-		e.Method, target, e.Cause)
+	return fmt.Sprintf("outcome unknown, read the token back before trying again: %v",
+		e.Cause)
 }
 
 // Unwrap returns the cause.
@@ -77,11 +74,11 @@ type APIError struct {
 	Snippet string
 }
 
-// Error names the request, the status, the Cloudflare codes and messages
-// or the problem with the body.
+// Error names the status, the Cloudflare codes and messages or the problem
+// with the body. The caller's wrapping names the request.
 func (e *APIError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s: HTTP %d", e.Method, e.Endpoint, e.StatusCode)
+	fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
 	if text := http.StatusText(e.StatusCode); text != "" {
 		fmt.Fprintf(&b, " %s", text)
 	}
