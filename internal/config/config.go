@@ -1,0 +1,294 @@
+// Package config loads and validates the tokenrotator policy file: which
+// Cloudflare tokens to rotate, when, how, and which sinks receive the new
+// values. Load reports every problem at once, each with its line, column and
+// field path; Resolver reads the secrets the file refers to.
+package config
+
+import (
+	"io/fs"
+	"time"
+)
+
+// Built-in values of settings that the file leaves out.
+const (
+	DefaultSchedule      = "*/15 * * * *"
+	DefaultStateDir      = "/var/lib/tokenrotator"
+	DefaultListen        = "127.0.0.1:9464"
+	DefaultSweepTimeout  = 10 * time.Minute
+	DefaultShutdownGrace = 30 * time.Second
+	DefaultBaseURL       = "https://api.cloudflare.com/client/v4"
+	DefaultFileMode      = fs.FileMode(0o600)
+	// DefaultServiceAccountTokenFile is where Kubernetes mounts the pod's
+	// service account token.
+	DefaultServiceAccountTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+)
+
+// Config is a loaded and validated policy file.
+type Config struct {
+	// File is the name used in messages.
+	File string
+	// Schedule says when sweeps run.
+	Schedule Schedule
+	// StateDir is where the journal and other state live.
+	StateDir string
+	// Listen is the host:port of the metrics, health and admin HTTP server.
+	Listen string
+	// AdminToken guards POST /v1/rotate/{token}; zero disables that endpoint.
+	AdminToken SecretRef
+	// SweepTimeout is the deadline of one sweep.
+	SweepTimeout time.Duration
+	// Jitter is the upper bound of the random delay before a scheduled sweep.
+	Jitter time.Duration
+	// ShutdownGrace is how long a stopping daemon waits for work in flight.
+	ShutdownGrace time.Duration
+
+	// Accounts are the Cloudflare accounts, in file order.
+	Accounts []Account
+	// Sinks are the secret destinations, sorted by name.
+	Sinks []Sink
+	// Defaults are the policy settings tokens inherit, built-ins merged in.
+	Defaults Policy
+	// Tokens are the managed tokens, in file order, with defaults merged in.
+	Tokens []Token
+	// Warnings are problems that do not stop the daemon, such as a file
+	// sink mode that lets the group read secrets.
+	Warnings Errors
+}
+
+// Account is one Cloudflare account and the management token that can
+// list, roll, create and delete its account-owned tokens.
+type Account struct {
+	// Name labels the account in logs, metrics and tokens[].account.
+	Name string
+	// ID is the Cloudflare account id, 32 lowercase hex characters.
+	ID string
+	// APIToken refers to the management token.
+	APIToken SecretRef
+	// BaseURL is the API root without a trailing slash.
+	BaseURL string
+	// RequestBudget paces requests on the client side; nil leaves the
+	// pacing to the API client.
+	RequestBudget *RequestBudget
+	// Line is the line of the account's entry.
+	Line int
+}
+
+// RequestBudget allows Requests requests in every window of length Per.
+type RequestBudget struct {
+	Requests int
+	Per      time.Duration
+}
+
+// SinkKind is the type of a sink.
+type SinkKind string
+
+// The sink kinds.
+const (
+	SinkVault SinkKind = "vault"
+	SinkFile  SinkKind = "file"
+)
+
+// Sink is one named destination for token values. Exactly one of Vault and
+// File is set, as Kind says.
+type Sink struct {
+	Name  string
+	Kind  SinkKind
+	Vault *VaultSink
+	File  *FileSink
+	// Line and Column place the sink's name in the file.
+	Line   int
+	Column int
+}
+
+// KVVersion is the version of a Vault KV secrets engine; KVAuto asks the
+// sink to detect it from the mount.
+type KVVersion int
+
+// The KV versions.
+const (
+	KVAuto KVVersion = 0
+	KV1    KVVersion = 1
+	KV2    KVVersion = 2
+)
+
+// String returns "auto", "1" or "2".
+func (v KVVersion) String() string {
+	switch v {
+	case KV1:
+		return "1"
+	case KV2:
+		return "2"
+	default:
+		return "auto"
+	}
+}
+
+// VaultSink writes values to a Vault KV secrets engine.
+type VaultSink struct {
+	// Address is the Vault server URL.
+	Address string
+	// Namespace is the Vault Enterprise namespace, or "".
+	Namespace string
+	// Mount is the KV mount path without leading or trailing slashes; it
+	// may contain slashes, as in "teams/platform/secret".
+	Mount string
+	// KVVersion is the engine version, or KVAuto.
+	KVVersion KVVersion
+	// Auth is how the sink logs in.
+	Auth VaultAuth
+	// TLS configures the connection to Address.
+	TLS VaultTLS
+}
+
+// AuthMethod is a Vault auth method.
+type AuthMethod string
+
+// The supported Vault auth methods.
+const (
+	AuthToken      AuthMethod = "token"
+	AuthAppRole    AuthMethod = "approle"
+	AuthKubernetes AuthMethod = "kubernetes"
+)
+
+// VaultAuth is the login of a Vault sink. Only the fields of Method are set.
+type VaultAuth struct {
+	Method AuthMethod
+	// Mount is the auth mount path; "" for the token method.
+	Mount string
+	// Token refers to the Vault token (token method).
+	Token SecretRef
+	// RoleID is the AppRole role id written inline; RoleIDFile is the
+	// file that contains it. At most one is set.
+	RoleID     string
+	RoleIDFile string
+	// SecretID refers to the AppRole secret id.
+	SecretID SecretRef
+	// Role is the Vault role of the kubernetes method.
+	Role string
+	// ServiceAccountTokenFile is the JWT the kubernetes method logs in with.
+	ServiceAccountTokenFile string
+
+	roleIDFileLine, roleIDFileColumn int
+}
+
+// VaultTLS configures TLS to Vault. The zero value uses the system roots.
+type VaultTLS struct {
+	CAFile             string
+	ServerName         string
+	InsecureSkipVerify bool
+}
+
+// FileFormat is how a file sink lays out the value.
+type FileFormat string
+
+// The file formats.
+const (
+	// FormatRaw writes only the value, with no trailing newline.
+	FormatRaw FileFormat = "raw"
+	// FormatJSON writes a JSON object with the value under the target field.
+	FormatJSON FileFormat = "json"
+	// FormatEnv writes FIELD=value lines, as systemd EnvironmentFile= reads.
+	FormatEnv FileFormat = "env"
+)
+
+// FileSink writes values to files under one directory.
+type FileSink struct {
+	Dir    string
+	Mode   fs.FileMode
+	Format FileFormat
+}
+
+// Strategy is how a token gets a new value.
+type Strategy string
+
+// The rotation strategies.
+const (
+	// StrategyRoll replaces the value and keeps the token id; the old value
+	// stops working at once.
+	StrategyRoll Strategy = "roll"
+	// StrategyRecreate creates a new token and deletes the old one after
+	// the grace period.
+	StrategyRecreate Strategy = "recreate"
+)
+
+// IdleAction is what happens to a token unused for longer than idle_after.
+type IdleAction string
+
+// The idle actions.
+const (
+	IdleReport  IdleAction = "report"
+	IdleDisable IdleAction = "disable"
+)
+
+// Policy is the rotation settings of a token. A zero duration disables the
+// rule it belongs to, except TTL, which is always set.
+type Policy struct {
+	Strategy Strategy
+	// RenewBefore rotates a token when its expires_on is this close.
+	RenewBefore time.Duration
+	// MaxAge rotates a token when its last rotation is this old.
+	MaxAge time.Duration
+	// RotationSchedule rotates a token once at each fire time; zero if unset.
+	RotationSchedule Schedule
+	// TTL is the lifetime of a recreated token, and the extension of a
+	// rolled token whose expiry is within RenewBefore.
+	TTL time.Duration
+	// IdleAfter flags a token unused for this long.
+	IdleAfter  time.Duration
+	IdleAction IdleAction
+	// GracePeriod is how long a replaced token stays valid (recreate).
+	GracePeriod time.Duration
+}
+
+// Token is one managed Cloudflare token with its settings resolved.
+type Token struct {
+	// Key identifies the token in metric labels and the CLI: its name, or
+	// its id when selected by id. Keys are unique within an account.
+	Key string
+	// Name selects the token by its Cloudflare name; "" when selected by ID.
+	Name string
+	// ID selects the token by its Cloudflare id; "" when selected by Name.
+	ID string
+	// Account is the name of the account; AccountID is its Cloudflare id.
+	Account   string
+	AccountID string
+	// Policy is the token's settings with defaults merged in.
+	Policy Policy
+	// Targets are where the value goes, at least one.
+	Targets []Target
+	// Line is the line of the token's entry.
+	Line int
+}
+
+// Target is one place a token value is written to.
+type Target struct {
+	// Sink is the name of a sink in Config.Sinks.
+	Sink string
+	// Path is the secret path under the Vault mount, or the file name
+	// under the file sink's directory.
+	Path string
+	// Field is the Vault data key, the JSON key or the environment
+	// variable name; "" for raw files.
+	Field string
+	Line  int
+}
+
+// Sink returns the sink with the given name.
+func (c *Config) Sink(name string) (Sink, bool) {
+	for _, s := range c.Sinks {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Sink{}, false
+}
+
+// Account returns the account with the given name.
+func (c *Config) Account(name string) (Account, bool) {
+	for _, a := range c.Accounts {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Account{}, false
+}
