@@ -45,7 +45,7 @@ type RetryPolicy struct {
 	RateDelay time.Duration
 	// MaxDelay caps the exponential backoff. Default 30s.
 	MaxDelay time.Duration
-	// MaxRetryAfter caps the wait a Retry-After header asks for.
+	// MaxRetryAfter caps the wait that a Retry-After header requests.
 	// Default 2m.
 	MaxRetryAfter time.Duration
 }
@@ -100,8 +100,8 @@ type Attempt struct {
 	// Retry is 0 for the first attempt of a request, 1 for the first
 	// retry, and so on.
 	Retry int
-	// RetryReason is why the previous attempt was repeated, one of the
-	// RetryReason constants; "" for the first attempt.
+	// RetryReason is the reason the previous attempt was repeated, one of
+	// the RetryReason constants, or "" for the first attempt.
 	RetryReason string
 	// PaceWait is the time the Pacer held the attempt back.
 	PaceWait time.Duration

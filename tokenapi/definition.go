@@ -117,10 +117,10 @@ func copyCondition(c Condition) Condition {
 	}}
 }
 
-// Validate checks what Cloudflare would reject before a request is sent:
-// an empty or too long name, no policies, an unknown effect, a policy with
-// no permission group or no resource, an empty permission group id and a
-// status other than the documented ones.
+// Validate rejects, before a request is sent, what Cloudflare would reject.
+// It checks for an empty or too long name, no policies, an unknown effect,
+// a policy with no permission group or no resource, an empty permission
+// group id and a status other than the documented ones.
 func (d Definition) Validate() error {
 	var errs []error
 	if strings.TrimSpace(d.Name) == "" {

@@ -25,8 +25,8 @@ type OutcomeUnknownError struct {
 	Cause   error
 }
 
-// Error names the cause and tells the caller what to do. The caller's
-// wrapping names the request.
+// Error names the cause and the next step. The caller's wrapping names the
+// request.
 func (e *OutcomeUnknownError) Error() string {
 	return fmt.Sprintf("outcome unknown, read the token back before trying again: %v",
 		e.Cause)
@@ -66,8 +66,8 @@ type APIError struct {
 	// RetryAfter is the wait the server asked for, or 0 when it sent no
 	// valid Retry-After header.
 	RetryAfter time.Duration
-	// Problem says what was wrong with a body that is not a valid failure
-	// envelope, such as "body is not JSON"; "" for a valid envelope.
+	// Problem is the fault of a body that is not a valid failure envelope,
+	// such as "body is not JSON", or "" for a valid envelope.
 	Problem string
 	// Snippet is the start of a body that is not an envelope, with
 	// anything shaped like a secret replaced by [REDACTED].

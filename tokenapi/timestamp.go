@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// Timestamp is an optional RFC 3339 time from a Cloudflare reply. It tells
-// apart three cases: not set (missing or null), a valid time, and text that
-// could not be parsed. Decoding never fails, so one bad timestamp does not
-// fail a whole list page; Err reports it instead.
+// Timestamp is an optional RFC 3339 time from a Cloudflare reply. It
+// separates three cases: not set (missing or null), a valid time, and text
+// that could not be parsed. Decoding never fails, so one bad timestamp does
+// not fail a whole list page, and Err reports it instead.
 type Timestamp struct {
 	t   time.Time
 	raw string

@@ -34,7 +34,7 @@ const (
 type ListOptions struct {
 	// PerPage is the page size, clamped to 5..50; 0 means 50.
 	PerPage int
-	// IncludeExpired asks for recently expired tokens too.
+	// IncludeExpired requests recently expired tokens too.
 	IncludeExpired bool
 	// Direction is "asc", "desc" or "" for the server's default order.
 	Direction string
@@ -74,8 +74,8 @@ func checkTokenID(id string) error {
 }
 
 // Create creates a token from def and returns it with its Value, which
-// Cloudflare never returns again. Create is never retried; when its reply
-// is lost the error matches ErrOutcomeUnknown, and the caller must look for
+// Cloudflare never returns again. Create is never retried. When its reply
+// is lost the error matches ErrOutcomeUnknown, so the caller must look for
 // a new token with that name before creating another.
 func (c *Client) Create(ctx context.Context, def Definition) (Token, error) {
 	if err := def.Validate(); err != nil {
@@ -356,9 +356,9 @@ func (c *Client) Delete(ctx context.Context, tokenID string) error {
 
 // Roll issues a new value for a token and returns it; the previous value
 // stops working at once, and the id, policies and expiry stay. Roll is
-// never retried; when its reply is lost the error matches
-// ErrOutcomeUnknown, and the caller must compare modified_on before
-// rolling again.
+// never retried. When its reply is lost the error matches
+// ErrOutcomeUnknown, so the caller must compare modified_on before rolling
+// again.
 func (c *Client) Roll(ctx context.Context, tokenID string) (Secret, error) {
 	if err := checkTokenID(tokenID); err != nil {
 		return Secret{}, fmt.Errorf("roll token: %w", err)

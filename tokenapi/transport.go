@@ -211,8 +211,8 @@ func (e *resultError) Unwrap() error { return e.err }
 
 // attempt sends one HTTP request and returns the envelope and the HTTP
 // status, 0 when no reply came. wrote reports whether the request was
-// written to the connection, which tells a lost reply from a request that
-// never left.
+// written to the connection, which separates a lost reply from a request
+// that never left.
 func (c *Client) attempt(ctx context.Context, k call) (
 	env *envelope, status int, wrote bool, err error) {
 	req, err := c.newRequest(ctx, k)
