@@ -77,6 +77,7 @@ type Emulator struct {
 
 	mu       sync.Mutex
 	accounts map[string]*account
+	order    []string // account ids in the order they were added
 	byValue  map[string]*token
 	groups   map[string]PermissionGroup
 	faults   []*faultEntry
@@ -259,8 +260,17 @@ func (e *Emulator) addAccountLocked(id string) (string, error) {
 	}
 	if _, ok := e.accounts[id]; !ok {
 		e.accounts[id] = &account{id: id, tokens: map[string]*token{}}
+		e.order = append(e.order, id)
 	}
 	return id, nil
+}
+
+// Accounts returns the account ids in the order they were added.
+func (e *Emulator) Accounts() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+
+	return slices.Clone(e.order)
 }
 
 // AddToken stores a token in an existing account directly, without HTTP, and
