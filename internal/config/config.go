@@ -98,6 +98,9 @@ type Sink struct {
 	// Line and Column place the sink's name in the file.
 	Line   int
 	Column int
+
+	// invalid marks a sink with errors, whose targets are not checked.
+	invalid bool
 }
 
 // KVVersion is the version of a Vault KV secrets engine; KVAuto asks the

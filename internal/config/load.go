@@ -234,8 +234,10 @@ func (d *decoder) decodeAccounts(root mapping) []Account {
 	firstLine := map[string]int{}
 	for i, item := range items {
 		path := fmt.Sprintf("accounts[%d]", i)
-		account, ok := d.decodeAccount(item, path)
-		if !ok {
+		// An invalid account with a valid name stays in the list, so that
+		// the tokens that name it do not get "undefined account" errors too.
+		account, _ := d.decodeAccount(item, path)
+		if account.Name == "" {
 			continue
 		}
 		if line, dup := firstLine[account.Name]; dup {
@@ -337,10 +339,10 @@ func (d *decoder) decodeSinks(root mapping) []Sink {
 			continue
 		}
 		seen[name] = keyNode.Line
+		// Like accounts, invalid sinks stay in the list, marked, so that
+		// their targets get no follow-on errors.
 		sink, ok := d.decodeSink(value, path)
-		if !ok {
-			continue
-		}
+		sink.invalid = !ok
 		sink.Name, sink.Line, sink.Column = name, keyNode.Line, keyNode.Column
 		sinks = append(sinks, sink)
 	}

@@ -57,15 +57,15 @@ func validateSecretRef(r SecretRef) error {
 	switch r.Source {
 	case SecretFromEnv:
 		if !isEnvName(r.Name) {
-			return fmt.Errorf("env: %q is not a valid environment variable name", r.Name)
+			return fmt.Errorf("%q is not a valid environment variable name", r.Name)
 		}
 	case SecretFromFile:
 		if !filepath.IsAbs(r.Name) {
-			return fmt.Errorf("file: %q is not an absolute path", r.Name)
+			return fmt.Errorf("%q is not an absolute path", r.Name)
 		}
 	case SecretFromCredential:
 		if r.Name == "" || r.Name == "." || r.Name == ".." || strings.ContainsRune(r.Name, '/') {
-			return fmt.Errorf("credential: %q is not a credential name; use the name given to "+
+			return fmt.Errorf("%q is not a credential name; use the name given to "+
 				"LoadCredential= or SetCredential= in the unit, without a directory", r.Name)
 		}
 	default:

@@ -356,6 +356,9 @@ func (tc *tokenChecker) decodeTarget(n *yaml.Node, path string, token Token) (Ta
 		return Target{}, false
 	}
 	target.Sink = name
+	if sink.invalid {
+		return target, true
+	}
 
 	if sink.Kind == SinkVault {
 		target.Path, ok = tc.secretPath(pathNode, m.child("path"))

@@ -96,8 +96,11 @@ func (d *decoder) secretRef(n *yaml.Node, path string) (SecretRef, bool) {
 	if !ok {
 		return SecretRef{}, false
 	}
-	if len(m.values) != 1 {
-		d.errorf(n, path, "must have exactly one of env, file or credential")
+	if len(m.keys) != 1 {
+		// Unknown keys have been reported already.
+		if len(m.keys) == len(n.Content)/2 {
+			d.errorf(n, path, "must have exactly one of env, file or credential")
+		}
 		return SecretRef{}, false
 	}
 
@@ -215,12 +218,16 @@ func (d *decoder) fileMode(n *yaml.Node, path string) (fs.FileMode, bool) {
 	}
 	mode := fs.FileMode(value)
 
+	const allowed = "; use 0600 or 0400, or 0640 or 0440 to let the group read the file"
 	switch {
 	case mode&0o400 == 0:
-		d.errorf(n, path, "mode %s does not let the owner read the file", text)
-	case mode&^0o640 != 0:
-		d.errorf(n, path, "mode %s lets others than the owner change the file, others read "+
-			"it or anyone execute it; token files must be 0600, 0400, 0640 or 0440", text)
+		d.errorf(n, path, "mode %s does not let the owner read the file%s", text, allowed)
+	case mode&0o007 != 0:
+		d.errorf(n, path, "mode %s gives other users access to token values%s", text, allowed)
+	case mode&0o030 != 0:
+		d.errorf(n, path, "mode %s lets the group write or execute the file%s", text, allowed)
+	case mode&0o100 != 0:
+		d.errorf(n, path, "mode %s makes the file executable%s", text, allowed)
 	case mode&0o040 != 0:
 		d.warnf(n, path, "mode %s lets the file's group read token values", text)
 		return mode, true
