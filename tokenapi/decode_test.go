@@ -249,7 +249,8 @@ func TestPoliciesEqual(t *testing.T) {
 	acct := tokenapi.Resources{"com.cloudflare.api.account.1": tokenapi.NestedResources(zone)}
 	read := tokenapi.PermissionGroup{ID: "g1", Name: "Zone Read"}
 	edit := tokenapi.PermissionGroup{ID: "g2", Name: "DNS Write"}
-	meta := tokenapi.PermissionGroup{ID: "g3", Meta: &tokenapi.PermissionGroupMeta{Key: "k", Value: "v"}}
+	meta := tokenapi.PermissionGroup{ID: "g3",
+		Meta: &tokenapi.PermissionGroupMeta{Key: "k", Value: "v"}}
 	p1 := tokenapi.Policy{ID: "p1", Effect: tokenapi.EffectAllow,
 		PermissionGroups: []tokenapi.PermissionGroup{read, edit}, Resources: acct}
 	p2 := tokenapi.Policy{ID: "p2", Effect: tokenapi.EffectDeny,

@@ -234,8 +234,9 @@ func (c *Client) attempt(ctx context.Context, k call) (
 
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, c.maxBodyBytes+1))
 	if readErr != nil {
-		return nil, resp.StatusCode, true, &transportError{err: fmt.Errorf("read %s reply body after HTTP %d: %w",
-			k.endpoint, resp.StatusCode, c.scrubError(readErr, k))}
+		cause := fmt.Errorf("read %s reply body after HTTP %d: %w",
+			k.endpoint, resp.StatusCode, c.scrubError(readErr, k))
+		return nil, resp.StatusCode, true, &transportError{err: cause}
 	}
 	env, err = c.decode(k, resp, body)
 	return env, resp.StatusCode, true, err
