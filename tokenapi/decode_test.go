@@ -383,6 +383,27 @@ func TestRequestBodies(t *testing.T) {
 	}
 }
 
+func TestDefinitionCopiesSettableStatus(t *testing.T) {
+	tests := []struct {
+		status tokenapi.Status
+		want   tokenapi.Status
+	}{
+		{tokenapi.StatusActive, tokenapi.StatusActive},
+		{tokenapi.StatusDisabled, tokenapi.StatusDisabled},
+		{tokenapi.StatusExpired, ""},
+		{"revoked_leaked", ""},
+	}
+	for _, tt := range tests {
+		def, err := tokenapi.DefinitionFromToken(tokenapi.Token{ID: testTokenID, Status: tt.status})
+		if err != nil {
+			t.Fatalf("DefinitionFromToken: %v", err)
+		}
+		if def.Status != tt.want {
+			t.Errorf("status %q copied as %q, want %q", tt.status, def.Status, tt.want)
+		}
+	}
+}
+
 func TestDefinitionValidate(t *testing.T) {
 	valid := sampleDefinition()
 	tests := []struct {

@@ -42,7 +42,11 @@ func DefinitionFromToken(t Token) (Definition, error) {
 		Name:      t.Name,
 		Policies:  stripPolicies(t.Policies),
 		Condition: copyCondition(t.Condition),
-		Status:    t.Status,
+	}
+	// Only a status a client can set is copied. "expired" is computed by
+	// the server, and an unknown status must not be sent back.
+	if t.Status == StatusActive || t.Status == StatusDisabled {
+		def.Status = t.Status
 	}
 
 	for _, f := range []struct {
