@@ -209,6 +209,8 @@ func (d Definition) body(withStatus bool) ([]byte, error) {
 		c := d.Condition
 		w.Condition = &c
 	}
+	// NOTE: times are sent in whole seconds, as Cloudflare's examples are,
+	// so a fractional expiry read back from a token is cut to the second.
 	if !d.ExpiresOn.IsZero() {
 		w.ExpiresOn = d.ExpiresOn.UTC().Format(time.RFC3339)
 	}
