@@ -5,7 +5,9 @@
 package config
 
 import (
+	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 )
 
@@ -294,4 +296,39 @@ func (c *Config) Account(name string) (Account, bool) {
 		}
 	}
 	return Account{}, false
+}
+
+// FindToken returns the token that ref names: "ACCOUNT/KEY", or a bare KEY
+// when only one account manages a token with that key. Token names may
+// contain slashes, so a ref that does not start with an account name is
+// read as a bare key.
+func (c *Config) FindToken(ref string) (Token, error) {
+	var matches []Token
+	if account, key, ok := strings.Cut(ref, "/"); ok {
+		for _, t := range c.Tokens {
+			if t.Account == account && t.Key == key {
+				matches = append(matches, t)
+			}
+		}
+	}
+	for _, t := range c.Tokens {
+		if t.Key == ref {
+			matches = append(matches, t)
+		}
+	}
+
+	switch len(matches) {
+	case 0:
+		return Token{}, fmt.Errorf("find token %q: no managed token has that name or id; "+
+			"check-config lists the managed tokens", ref)
+	case 1:
+		return matches[0], nil
+	default:
+		accounts := make([]string, len(matches))
+		for i, t := range matches {
+			accounts[i] = t.Account + "/" + t.Key
+		}
+		return Token{}, fmt.Errorf("find token %q: it matches %s; write ACCOUNT/KEY", ref,
+			strings.Join(accounts, " and "))
+	}
 }

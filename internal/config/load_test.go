@@ -332,3 +332,43 @@ func TestLoadExample(t *testing.T) {
 		t.Errorf("selected by id: %v, rotation_schedule: %v; want both shown", byID, scheduled)
 	}
 }
+
+func TestFindToken(t *testing.T) {
+	cfg, err := LoadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		ref     string
+		account string
+		key     string
+		err     string
+	}{
+		"unique name":    {ref: "workers-deploy", account: "prod", key: "workers-deploy"},
+		"id":             {ref: "00112233445566778899aabbccddeeff", account: "prod"},
+		"qualified":      {ref: "staging/dns-edit", account: "staging", key: "dns-edit"},
+		"ambiguous name": {ref: "dns-edit", err: "matches prod/dns-edit and staging/dns-edit"},
+		"unknown":        {ref: "dns-edt", err: "no managed token has that name or id"},
+		"wrong account":  {ref: "staging/workers-deploy", err: "no managed token"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			token, err := cfg.FindToken(tt.ref)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("error = %v, want it to contain %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if token.Account != tt.account {
+				t.Errorf("account = %q, want %q", token.Account, tt.account)
+			}
+			if tt.key != "" && token.Key != tt.key {
+				t.Errorf("key = %q, want %q", token.Key, tt.key)
+			}
+		})
+	}
+}
