@@ -2,11 +2,12 @@
 // token endpoints (/client/v4/accounts/{account_id}/tokens...), for tests, CI,
 // demos and users who cannot reach Cloudflare.
 //
-// It follows the published API, not any one client: it checks bearer tokens,
-// permission groups, resources and request_ip conditions, validates bodies,
-// pages lists, computes statuses from an injected clock, rate-limits each
-// bearer token, and returns policies and permission groups sorted by id rather
-// than in the order they were sent. It does not import the project's client
+// It follows the published API, not any one client. It checks bearer tokens,
+// permission groups, resources and request_ip conditions, and validates
+// bodies. It pages lists, computes statuses from an injected clock and
+// rate-limits each bearer token. Like the real API, it returns policies and
+// permission groups in an order other than the one they were sent in (sorted
+// by id). It does not import the project's client
 // package, so it stays an independent check of that client.
 //
 // Tests control it from Go: seed accounts and tokens (AddAccount, AddToken,
@@ -34,11 +35,16 @@
 //     for an invalid query parameter, 1005 for the 500-token quota, 6007 for
 //     a body that is not JSON. Each names the field in source.pointer.
 //
+// Timestamps the emulator sets (issued_on, modified_on, last_used_on) are whole
+// seconds. When a change falls in the same second as the previous one,
+// modified_on moves one second past it, so that every change shows in
+// modified_on.
+//
 // Token values are "cfat_", 40 characters from [A-Za-z0-9], and a checksum:
 // the CRC-32 (IEEE) of those 40 characters as 8 lowercase hex digits, 53
 // characters in all.
 //
-// The Go API adds two fields to the shape the other packages were promised:
-// Fault.AfterCommit (perform the operation, then send the canned reply) and
-// Options.StrictVerify. Request also carries Query, Fault and Dropped.
+// Besides the basic fault and option fields, Fault.AfterCommit performs the
+// operation and then sends the canned reply, and Options.StrictVerify is
+// described above. Request also carries Query, Fault and Dropped.
 package emulator

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"cmp"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -26,7 +27,7 @@ const (
 	// ExpiredListWindow is how long after expiry a token still appears in a
 	// list with include_expired=true.
 	//
-	// NOTE: the public API reference says only that "recently" expired tokens
+	// NOTE: the public API reference states only that "recently" expired tokens
 	// appear; 30 days is an assumption.
 	ExpiredListWindow = 30 * 24 * time.Hour
 )
@@ -61,7 +62,7 @@ type Options struct {
 	// Random is the source of ids and token values; nil means crypto/rand.
 	Random io.Reader
 	// StrictVerify makes verify reject disabled, expired and not-yet-valid
-	// tokens with 401 code 1000, instead of answering 200 with their status.
+	// tokens with 401 code 1000, instead of returning 200 with their status.
 	StrictVerify bool
 }
 
@@ -288,8 +289,8 @@ func (e *Emulator) addTokenLocked(accountID string, spec TokenSpec) (Issued, err
 		return Issued{}, fmt.Errorf("add token: account %q not found; add it first", accountID)
 	}
 	if len(acct.tokens) >= MaxTokensPerAccount {
-		return Issued{}, fmt.Errorf("add token: account %s already holds %d tokens",
-			accountID, MaxTokensPerAccount)
+		return Issued{}, fmt.Errorf("add token: account %s already contains the maximum of "+
+			"%d tokens; delete one first", accountID, MaxTokensPerAccount)
 	}
 	t, err := e.tokenFromSpec(accountID, spec)
 	if err != nil {
@@ -307,6 +308,8 @@ func (e *Emulator) addTokenLocked(accountID string, spec TokenSpec) (Issued, err
 	return Issued{ID: t.id, Value: t.value}, nil
 }
 
+// tokenFromSpec checks a seeded token and fills in its defaults: status,
+// timestamps, id, value and policy ids. The caller holds e.mu.
 func (e *Emulator) tokenFromSpec(accountID string, spec TokenSpec) (*token, error) {
 	if strings.TrimSpace(spec.Name) == "" {
 		return nil, errors.New("name is empty")
@@ -314,6 +317,7 @@ func (e *Emulator) tokenFromSpec(accountID string, spec TokenSpec) (*token, erro
 	if len(spec.Policies) == 0 {
 		return nil, errors.New("policies are empty")
 	}
+
 	now := e.now()
 	t := &token{
 		accountID:  accountID,
@@ -328,15 +332,17 @@ func (e *Emulator) tokenFromSpec(accountID string, spec TokenSpec) (*token, erro
 		notBefore:  spec.NotBefore,
 		condition:  cloneCondition(spec.Condition),
 	}
+
 	if t.status == "" {
 		t.status = StatusActive
 	}
 	if t.issuedOn.IsZero() {
-		t.issuedOn = now
+		t.issuedOn = stamp(now)
 	}
 	if t.modifiedOn.IsZero() {
 		t.modifiedOn = t.issuedOn
 	}
+
 	if t.id == "" {
 		id, err := e.newID()
 		if err != nil {
@@ -355,6 +361,7 @@ func (e *Emulator) tokenFromSpec(accountID string, spec TokenSpec) (*token, erro
 	} else if err := checkSeedValue(t.value); err != nil {
 		return nil, err
 	}
+
 	if t.condition != nil {
 		if err := checkCIDRs(t.condition); err != nil {
 			return nil, err
@@ -374,26 +381,29 @@ func (e *Emulator) tokenFromSpec(accountID string, spec TokenSpec) (*token, erro
 // seedPolicy checks a policy given from Go or a seed file and fills in its
 // id, group names and default resources.
 func (e *Emulator) seedPolicy(accountID string, p Policy) (Policy, error) {
-	out := Policy{Effect: p.Effect, Resources: p.Resources}
+	out := Policy{Effect: p.Effect, Resources: cloneResources(p.Resources)}
 	if out.Effect == "" {
 		out.Effect = "allow"
 	}
 	if out.Effect != "allow" && out.Effect != "deny" {
 		return Policy{}, fmt.Errorf("policy effect %q is not allow or deny", p.Effect)
 	}
-	if out.Resources == nil {
+	if len(p.Resources) == 0 {
 		out.Resources = map[string]any{accountResource(accountID): "*"}
 	}
 	if err := checkResources(out.Resources); err != nil {
 		return Policy{}, err
 	}
+
 	if len(p.PermissionGroups) == 0 {
 		return Policy{}, errors.New("policy has no permission groups")
 	}
 	for _, ref := range p.PermissionGroups {
 		group, ok := e.lookupGroup(ref)
 		if !ok {
-			return Policy{}, fmt.Errorf("permission group %q not found in the catalogue", ref.ID+ref.Name)
+			return Policy{}, fmt.Errorf("permission group %q not found in the catalogue; "+
+				"add it with AddPermissionGroup or the seed's permission_groups",
+				cmp.Or(ref.ID, ref.Name))
 		}
 		out.PermissionGroups = append(out.PermissionGroups,
 			PermissionGroupRef{ID: group.ID, Name: group.Name, Meta: cloneMeta(ref.Meta)})
@@ -523,13 +533,22 @@ func (t *token) statusAt(now time.Time) string {
 	return t.status
 }
 
-// touchModified sets modified_on to now, or just past the previous value when
-// the clock has not moved, so that every change is visible in modified_on.
+// touchModified sets modified_on to now in whole seconds. When that is not
+// later than the previous modified_on, it sets one second past it instead, so
+// that every change is visible in modified_on.
 func (t *token) touchModified(now time.Time) {
+	now = stamp(now)
 	if !now.After(t.modifiedOn) {
-		now = t.modifiedOn.Add(time.Microsecond)
+		now = t.modifiedOn.Add(time.Second)
 	}
 	t.modifiedOn = now
+}
+
+// stamp returns the clock reading as the emulator stores it in issued_on,
+// modified_on and last_used_on: whole seconds in UTC, like the API reference
+// examples. Expiry and rate limits use the exact clock.
+func stamp(now time.Time) time.Time {
+	return now.Truncate(time.Second).UTC()
 }
 
 func sortedTokens(acct *account) []*token {

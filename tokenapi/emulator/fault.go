@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// Fault changes how the emulator answers matching requests.
+// Fault changes how the emulator replies to matching requests.
 //
-// A fault with a canned reply (Status, SuccessFalse or Body set) answers in
+// A fault with a canned reply (Status, SuccessFalse or Body set) replies in
 // place of the operation, which then does not run, unless AfterCommit is set.
 // Latency applies before anything else. DropAfterCommit runs the operation and
 // then closes the connection without a reply.

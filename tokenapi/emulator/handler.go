@@ -108,7 +108,7 @@ func (e *Emulator) routes() *http.ServeMux {
 	return mux
 }
 
-// noRoute answers every path and method that no endpoint serves.
+// noRoute replies to every path and method that no endpoint serves.
 func (e *Emulator) noRoute(w http.ResponseWriter, r *http.Request) {
 	rep := errorReply(http.StatusNotFound, wireError{Code: 7000, Message: "No route for that URI"})
 	e.mu.Lock()
@@ -246,7 +246,7 @@ func (e *Emulator) authorize(ep endpoint, c *call) reply {
 			Message: "Cannot use the access token from location: " + addrString(addr, ok),
 		}), header)
 	}
-	t.lastUsedOn = c.now
+	t.lastUsedOn = stamp(c.now)
 	c.bearer = t
 
 	if t.accountID != c.accountID {
@@ -447,7 +447,7 @@ func okReply(result any, info *resultInfo) reply {
 func jsonReply(status int, env envelope) reply {
 	body, err := json.Marshal(env)
 	if err != nil {
-		// The envelope holds only strings, numbers, maps and slices.
+		// The envelope contains only strings, numbers, maps and slices.
 		panic(fmt.Sprintf("emulator: encode reply: %v", err))
 	}
 	return reply{status: status, contentType: "application/json", body: append(body, '\n')}

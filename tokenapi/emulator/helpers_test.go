@@ -111,12 +111,14 @@ func trySend(env *emulatortest.Env, method, path, bearer, body string) (apiReply
 	if err != nil {
 		return apiReply{}, err
 	}
+
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return apiReply{}, err

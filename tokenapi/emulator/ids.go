@@ -174,6 +174,10 @@ func (c *Condition) allowsAddress(addr netip.Addr) bool {
 
 // builtinPermissionGroups returns the catalogue every emulator starts with:
 // the two API-token groups and a few common account, zone and DNS groups.
+//
+// NOTE: only the two API-token group ids are confirmed from real listings.
+// The other ids are the ones commonly published for those names and were not
+// checked against a live account.
 func builtinPermissionGroups() []PermissionGroup {
 	const accountScope = "com.cloudflare.api.account"
 	const zoneScope = "com.cloudflare.api.account.zone"
