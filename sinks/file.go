@@ -116,14 +116,14 @@ func (s *FileSink) Check(ctx context.Context, t Target) error {
 	}
 	defer root.Close()
 
-	probe, err := createTemp(root, rel)
+	probe, name, err := createTemp(root, rel)
 	if err != nil {
 		return s.fail("check", s.path(path.Dir(rel)), err,
 			"make the directory writable for this user")
 	}
 	_ = probe.Close()
-	if err := root.Remove(probe.Name()); err != nil {
-		return s.fail("check", s.path(probe.Name()), err, "remove the probe file by hand")
+	if err := root.Remove(name); err != nil {
+		return s.fail("check", s.path(name), err, "remove the probe file by hand")
 	}
 	return ctx.Err()
 }
@@ -309,11 +309,10 @@ func (s *FileSink) encode(t Target, r Record) (content, sidecar []byte, err erro
 // directory, write, fsync, rename, fsync of the directory. On failure the
 // temporary file is removed and rel is unchanged.
 func (s *FileSink) writeAtomic(root *os.Root, rel string, content []byte) error {
-	tmp, err := createTemp(root, rel)
+	tmp, name, err := createTemp(root, rel)
 	if err != nil {
 		return s.fail("write", s.path(path.Dir(rel)), err, "make the directory writable")
 	}
-	name := tmp.Name()
 	fail := func(err error) error {
 		_ = tmp.Close()
 		_ = root.Remove(name)
@@ -350,15 +349,16 @@ func (s *FileSink) writeAtomic(root *os.Root, rel string, content []byte) error 
 }
 
 // createTemp creates an empty 0600 file next to rel whose name starts
-// with a dot, so that globs for the target do not pick it up. The returned
-// file's Name is relative to root.
-func createTemp(root *os.Root, rel string) (*os.File, error) {
+// with a dot, so that globs for the target do not pick it up. It returns
+// the file and its path relative to root.
+func createTemp(root *os.Root, rel string) (*os.File, string, error) {
 	suffix := make([]byte, 8)
 	if _, err := rand.Read(suffix); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	name := path.Join(path.Dir(rel), "."+path.Base(rel)+".tmp-"+hex.EncodeToString(suffix))
-	return root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	return f, name, err
 }
 
 // readFile reads rel through root, up to maxFileBytes.

@@ -241,9 +241,14 @@ func (a *vaultAuth) login(ctx context.Context) (*api.Secret, error) {
 func (a *vaultAuth) loginMethod() (api.AuthMethod, string, error) {
 	apiPath := "auth/" + a.opts.Mount + "/login"
 	if a.opts.Method == AuthKubernetes {
+		// Projected service account tokens rotate, so the file is read at
+		// every login; trimming drops a trailing newline the JWT must not have.
+		jwt, err := a.readCredential(a.opts.ServiceAccountTokenFile, "service_account_token_file")
+		if err != nil {
+			return nil, apiPath, err
+		}
 		method, err := kubernetes.NewKubernetesAuth(a.opts.Role,
-			kubernetes.WithServiceAccountTokenPath(a.opts.ServiceAccountTokenFile),
-			kubernetes.WithMountPath(a.opts.Mount))
+			kubernetes.WithServiceAccountToken(jwt), kubernetes.WithMountPath(a.opts.Mount))
 		if err != nil {
 			return nil, apiPath, &Error{Sink: a.sink, Op: "login", Path: apiPath, Kind: ErrInvalid,
 				Err: err, Hint: "check service_account_token_file"}
