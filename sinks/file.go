@@ -30,7 +30,7 @@ const (
 // maxFileBytes is the largest file the file sink reads back.
 const maxFileBytes = 1 << 20
 
-// envName is what a variable name in an env file must look like.
+// envName is the pattern of a variable name in an env file.
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // FileOptions configures a FileSink.

@@ -46,7 +46,7 @@ type Record struct {
 	RotatedAt time.Time
 }
 
-// Stored is what a sink holds at a target.
+// Stored is the state of a target in a sink.
 type Stored struct {
 	// Exists reports whether a live secret is stored.
 	Exists bool
@@ -103,7 +103,7 @@ type Error struct {
 	// Kind is one of the Err values above, or nil when none applies.
 	Kind   error
 	Status int    // HTTP status from Vault, or 0
-	Hint   string // what to do next
+	Hint   string // next step for the operator
 	Err    error  // underlying error, or nil
 }
 

@@ -35,8 +35,8 @@ type VaultOptions struct {
 	// Mount is the whole KV mount path, slashes allowed
 	// ("teams/test/secret").
 	Mount string
-	// KVVersion is auto, 1 or 2. Default: auto, which asks Vault and fails
-	// when Vault denies the question.
+	// KVVersion is auto, 1 or 2. Default: auto, which detects the version
+	// and fails when Vault denies the detection.
 	KVVersion string
 	// Auth selects how the sink logs in.
 	Auth VaultAuth
@@ -261,7 +261,7 @@ func (s *VaultSink) requireCapabilities(apiPath string, granted []string, need .
 			quoteList(missing), apiPath, granted)}
 }
 
-// capabilities asks sys/capabilities-self for the token's capabilities on
+// capabilities requests from sys/capabilities-self the token's capabilities on
 // paths.
 func (s *VaultSink) capabilities(ctx context.Context, paths []string) (map[string][]string, error) {
 	const apiPath = "sys/capabilities-self"

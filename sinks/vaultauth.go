@@ -24,8 +24,8 @@ const (
 	AuthKubernetes = "kubernetes"
 )
 
-// DefaultServiceAccountTokenFile is where Kubernetes mounts a pod's service
-// account token.
+// DefaultServiceAccountTokenFile is the path at which Kubernetes mounts a
+// pod's service account token.
 const DefaultServiceAccountTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 // maxCredentialBytes is the largest token, role id or secret id file read.
@@ -56,10 +56,10 @@ type VaultAuth struct {
 	Mount string
 }
 
-// vaultAuth keeps the client logged in: it logs in on first use, renews
-// renewable tokens with a LifetimeWatcher, and logs in again when the
-// watcher ends, when the token nears expiry on the injected clock, or when
-// Vault rejects the token.
+// vaultAuth keeps the client logged in. It logs in on first use and renews
+// renewable tokens with a LifetimeWatcher. It logs in again when the watcher
+// ends, when the token nears expiry on the injected clock, or when Vault
+// rejects the token.
 type vaultAuth struct {
 	sink    string
 	client  *api.Client
@@ -273,7 +273,7 @@ func (a *vaultAuth) loginMethod() (api.AuthMethod, string, error) {
 	return method, apiPath, nil
 }
 
-// loginWithToken sets the configured token and asks Vault for its TTL and
+// loginWithToken sets the configured token and looks up its TTL and
 // whether it is renewable.
 func (a *vaultAuth) loginWithToken(ctx context.Context) (*api.Secret, error) {
 	var token string
@@ -336,8 +336,8 @@ func readLimited(path string, limit int64) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, limit))
 }
 
-// loginError classifies a failed login. Vault answers bad credentials with
-// 400 or 403; both mean the credentials need fixing.
+// loginError classifies a failed login. Vault rejects bad credentials with
+// 400 or 403, and both mean the credentials need fixing.
 func (a *vaultAuth) loginError(apiPath string, err error) error {
 	e := &Error{Sink: a.sink, Op: "login", Path: apiPath, Status: statusOf(err), Err: err}
 	switch {

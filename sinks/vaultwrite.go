@@ -17,8 +17,8 @@ import (
 // overwritten. The custom metadata (token_id, account_id, expires_on,
 // rotated_at, managed_by) is then merged into the secret's metadata, and
 // the secret is read back to confirm the new version and value. When the
-// metadata write fails after the data write, the returned Stored describes
-// the new version and the error says so: the value is in Vault.
+// metadata write fails after the data write, the value is in Vault, so the
+// returned Stored describes the new version next to the error.
 //
 // KV v1: the current value is compared with expect, then the fields are
 // written and read back.

@@ -207,7 +207,7 @@ func (s *Server) issue(spec TokenSpec, name string) reply {
 	return s.authReply(s.lookupToken(id))
 }
 
-// lookupSelf answers auth/token/lookup-self.
+// lookupSelf serves auth/token/lookup-self.
 func (s *Server) lookupSelf(c *call) reply {
 	t := c.token
 	var expireTime any
@@ -245,7 +245,7 @@ func (s *Server) lookupSelf(c *call) reply {
 	}}
 }
 
-// renewSelf answers auth/token/renew-self. The new lifetime is the
+// renewSelf serves auth/token/renew-self. The new lifetime is the
 // requested increment, or the token's TTL without one.
 // NOTE: Vault also caps renewals at the mount's max TTL; this server does not.
 func (s *Server) renewSelf(c *call) reply {
@@ -295,7 +295,7 @@ func seconds(v any) time.Duration {
 	return 0
 }
 
-// capabilitiesSelf answers sys/capabilities-self with the token's
+// capabilitiesSelf serves sys/capabilities-self with the token's
 // capabilities on each requested path, in the shape Vault returns.
 func (s *Server) capabilitiesSelf(c *call) reply {
 	if c.operation != "update" {

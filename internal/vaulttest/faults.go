@@ -37,7 +37,7 @@ func (s *Server) Unseal() {
 }
 
 // DenyPath makes every call on the paths matching pattern fail with 403
-// "permission denied" whatever the token's policy says, and makes
+// "permission denied" whatever the token's policy grants, and makes
 // sys/capabilities-self report "deny" for them. The pattern uses policy
 // syntax ("*" suffix, "+" segments) and carries no namespace.
 func (s *Server) DenyPath(pattern string) {

@@ -230,7 +230,7 @@ func (m *kvMount) info(relativePath string) map[string]any {
 	}
 }
 
-// describeMount answers sys/internal/ui/mounts/<path>: the mount that
+// describeMount serves sys/internal/ui/mounts/<path>: the mount that
 // contains path, if the token may use anything in it.
 func (s *Server) describeMount(c *call) reply {
 	if c.operation != "read" {
@@ -259,7 +259,7 @@ func (s *Server) describeMount(c *call) reply {
 	}}
 }
 
-// listMounts answers GET sys/mounts with the KV mounts of the namespace.
+// listMounts serves GET sys/mounts with the KV mounts of the namespace.
 func (s *Server) listMounts(c *call) reply {
 	if !s.may(c.token, "sys/mounts", CapRead) {
 		return permissionDenied()

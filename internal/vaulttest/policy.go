@@ -63,9 +63,9 @@ func firstWildcard(pattern string) int {
 }
 
 // lessSpecific reports whether pattern a has lower priority than pattern b,
-// following the order Vault documents for overlapping policy paths: a later
-// first wildcard wins, then no trailing "*", then fewer "+" segments, then
-// the longer path, then the lexically greater path.
+// in the order Vault documents for overlapping policy paths. A later first
+// wildcard wins, then no trailing "*", then fewer "+" segments, then the
+// longer path, then the lexically greater path.
 func lessSpecific(a, b string) bool {
 	if wa, wb := firstWildcard(a), firstWildcard(b); wa != wb {
 		return wa < wb

@@ -4,11 +4,11 @@
 // backend on vault/sdk in-memory storage), so clients built on
 // github.com/hashicorp/vault/api work against it unchanged.
 //
-// It covers what a secret writer needs: KV v1 and v2 mounts at any path,
-// token auth with per-token policies, AppRole and Kubernetes logins, token
-// lookup and renewal, sys/capabilities-self, mount discovery, sys/health,
-// and faults (sealed, denied paths, forced statuses, latency, failing
-// writes, tokens expiring on an injected clock).
+// It serves KV v1 and v2 mounts at any path, token auth with per-token
+// policies, AppRole and Kubernetes logins, token lookup and renewal,
+// sys/capabilities-self, mount discovery and sys/health. Faults cover a
+// sealed server, denied paths, forced statuses, latency, failing writes and
+// tokens that expire on an injected clock.
 package vaulttest
 
 import (
@@ -359,8 +359,8 @@ func (s *Server) wait(r *http.Request) error {
 	}
 }
 
-// health answers sys/health the way Vault does: 200 when unsealed and
-// active, 503 when sealed unless the sealedcode parameter asks for another
+// health serves sys/health the way Vault does: 200 when unsealed and
+// active, 503 when sealed unless the sealedcode parameter requests another
 // status.
 func (s *Server) health(sealed bool, sealedCode string) reply {
 	status := http.StatusOK
