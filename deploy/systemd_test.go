@@ -1,0 +1,177 @@
+package deploy
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// buildFlags are the go build flags of the Dockerfile. TestDockerfile checks
+// that the Dockerfile uses exactly these.
+const (
+	buildTags    = "-tags timetzdata"
+	buildLDFlags = `-ldflags "-s -w -X main.version=${VERSION}"`
+)
+
+var units = []string{"tokenrotator.service", "tokenrotator-once.service", "tokenrotator.timer"}
+
+// buildBinary builds tokenrotator with the Dockerfile's flags into dir and
+// returns its path.
+func buildBinary(t *testing.T, dir, version string) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("go not found: %v", err)
+	}
+	binary := filepath.Join(dir, "tokenrotator")
+	cmd := exec.CommandContext(t.Context(), goTool, "build", "-trimpath", "-tags", "timetzdata",
+		"-ldflags", "-s -w -X main.version="+version, "-o", binary, "./cmd/tokenrotator")
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build failed: %v\n%s", err, out)
+	}
+	return binary
+}
+
+// copyUnits writes the units into dir with ExecStart pointing at binary,
+// because systemd-analyze verify checks that the program exists.
+func copyUnits(t *testing.T, dir, binary string) {
+	t.Helper()
+	for _, unit := range units {
+		text := strings.ReplaceAll(string(readFile(t, "deploy/systemd/"+unit)),
+			"/usr/local/bin/tokenrotator", binary)
+		if err := os.WriteFile(filepath.Join(dir, unit), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestBinaryVersion(t *testing.T) {
+	dir := t.TempDir()
+	binary := buildBinary(t, dir, "v9.8.7-deploy")
+
+	out := run(t, dir, binary, "version")
+
+	if !strings.Contains(out, "v9.8.7-deploy") {
+		t.Errorf("version output lacks the stamped version: %q", out)
+	}
+}
+
+func TestSystemdAnalyzeVerify(t *testing.T) {
+	analyze := lookTool(t, "systemd-analyze", "systemd")
+	dir := t.TempDir()
+	binary := buildBinary(t, dir, "v0.0.0-verify")
+	copyUnits(t, dir, binary)
+
+	args := []string{"verify"}
+	for _, unit := range units {
+		args = append(args, filepath.Join(dir, unit))
+	}
+	out := run(t, dir, analyze, args...)
+
+	// verify exits 0 on unknown keys and only prints a warning, so any line
+	// about our units is a failure.
+	for _, line := range strings.Split(out, "\n") {
+		for _, unit := range units {
+			if strings.Contains(line, unit) {
+				t.Errorf("systemd-analyze verify: %s", line)
+			}
+		}
+	}
+}
+
+var exposurePattern = regexp.MustCompile(`Overall exposure level for (\S+): ([0-9.]+)`)
+
+// TestSystemdSecurityScore runs systemd-analyze security on the units and
+// checks that docs/DEPLOYMENT.md records the same exposure score.
+func TestSystemdSecurityScore(t *testing.T) {
+	analyze := lookTool(t, "systemd-analyze", "systemd")
+	dir := t.TempDir()
+	binary := buildBinary(t, dir, "v0.0.0-security")
+	copyUnits(t, dir, binary)
+	docs := string(readFile(t, "docs/DEPLOYMENT.md"))
+
+	for _, unit := range []string{"tokenrotator.service", "tokenrotator-once.service"} {
+		cmd := exec.CommandContext(t.Context(), analyze, "security", "--offline=true",
+			"--no-pager", filepath.Join(dir, unit))
+		out, err := cmd.CombinedOutput()
+		if strings.Contains(string(out), "unrecognized option") {
+			t.Skipf("systemd-analyze does not support --offline: %s", out)
+		}
+		match := exposurePattern.FindStringSubmatch(string(out))
+		if match == nil {
+			t.Fatalf("no exposure level for %s (err %v):\n%s", unit, err, out)
+		}
+		score, err := strconv.ParseFloat(match[2], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		if score > 2.0 {
+			t.Errorf("%s: exposure level %.1f, want at most 2.0", unit, score)
+		}
+		recorded := unit + "` scores " + match[2]
+		if !strings.Contains(docs, recorded) {
+			t.Errorf("docs/DEPLOYMENT.md does not record %q", recorded)
+		}
+	}
+}
+
+func TestDockerfile(t *testing.T) {
+	text := string(readFile(t, "Dockerfile"))
+	lines := strings.Split(text, "\n")
+
+	for _, want := range []string{
+		"CGO_ENABLED=0 go build -trimpath " + buildTags,
+		buildLDFlags,
+		`VOLUME ["/var/lib/tokenrotator"]`,
+		`ENTRYPOINT ["/usr/local/bin/tokenrotator"]`,
+		`CMD ["run", "--config", "/etc/tokenrotator/config.yaml"]`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Dockerfile lacks %s", want)
+		}
+	}
+
+	var from, user string
+	for _, line := range lines {
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		switch strings.ToUpper(fields[0]) {
+		case "FROM":
+			from = fields[1]
+		case "USER":
+			user = fields[1]
+		case "HEALTHCHECK":
+			t.Error("Dockerfile has a HEALTHCHECK; orchestrators probe /healthz instead")
+		}
+	}
+	if !strings.HasPrefix(from, "gcr.io/distroless/static") || !strings.HasSuffix(from, ":nonroot") {
+		t.Errorf("final stage FROM %s, want a distroless static nonroot base", from)
+	}
+	if user == "" || strings.HasPrefix(user, "0") || strings.HasPrefix(user, "root") {
+		t.Errorf("USER %q, want a non-root user", user)
+	}
+}
+
+func TestDockerignoreKeepsSources(t *testing.T) {
+	text := string(readFile(t, ".dockerignore"))
+
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		switch line {
+		case "*", "*.go", "go.mod", "go.sum", "cmd", "internal", "tokenapi", "rotator", "sinks":
+			t.Errorf(".dockerignore excludes %q, which the build needs", line)
+		}
+	}
+	if !strings.Contains(text, ".git") {
+		t.Error(".dockerignore does not exclude .git")
+	}
+}
