@@ -378,6 +378,8 @@ func (a *vaultAuth) startWatcher(secret *api.Secret) {
 
 // watch follows one watcher: it moves the expiry forward on each renewal
 // and logs in again when the watcher ends.
+// NOTE: vault/api's watcher runs on real timers, so no test drives this
+// path; the tests cover re-login through the injected clock and 403s.
 func (a *vaultAuth) watch(watcher *api.LifetimeWatcher, stop chan struct{}) {
 	defer watcher.Stop()
 	for {
