@@ -1,7 +1,9 @@
 package emulator_test
 
 import (
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -407,5 +409,77 @@ func TestQuotaPerAccount(t *testing.T) {
 	wantError(t, rep, http.StatusBadRequest, 1005, "")
 	if n := len(env.Emulator.Tokens(env.AccountID)); n != emulator.MaxTokensPerAccount {
 		t.Errorf("account holds %d tokens, want %d", n, emulator.MaxTokensPerAccount)
+	}
+}
+
+func TestRequestIPConditionIPv6Client(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback on this machine: %v", err)
+	}
+	emu := emulator.New(emulator.Options{})
+	srv := httptest.NewUnstartedServer(emu.Handler())
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	accountID, err := emu.AddAccount("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &emulatortest.Env{Emulator: emu, BaseURL: srv.URL + "/client/v4", AccountID: accountID}
+	write := []emulator.PermissionGroupRef{{ID: emulator.PermissionTokensWrite}}
+	cases := map[string]struct {
+		cond    emulator.Condition
+		allowed bool
+	}{
+		"in ::1":         {emulator.Condition{RequestIPIn: []string{"::1/128"}}, true},
+		"in v4 loopback": {emulator.Condition{RequestIPIn: []string{"127.0.0.0/8"}}, false},
+		"not in ::1":     {emulator.Condition{RequestIPNotIn: []string{"::1"}}, false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			cond := tc.cond
+			issued, err := emu.AddToken(accountID, emulator.TokenSpec{
+				Name:      name,
+				Policies:  []emulator.Policy{{PermissionGroups: write}},
+				Condition: &cond,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep := send(t, env, http.MethodGet, tokensPath(env, ""), issued.Value, "")
+			if tc.allowed {
+				wantOK(t, rep)
+				return
+			}
+			wantError(t, rep, http.StatusForbidden, 9109, "")
+			if !strings.Contains(rep.Errors[0].Message, "::1") {
+				t.Errorf("message = %q, want the client address ::1", rep.Errors[0].Message)
+			}
+		})
+	}
+}
+
+func TestRandomOptionMakesIDsRepeatable(t *testing.T) {
+	issue := func() emulator.Issued {
+		emu := emulator.New(emulator.Options{Random: strings.NewReader(strings.Repeat("k", 4096))})
+		id, err := emu.AddAccount("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		issued, err := emu.AddManagementToken(id, "m", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return issued
+	}
+	first, second := issue(), issue()
+	if first != second {
+		t.Errorf("same random source gave ids %s and %s", first.ID, second.ID)
+	}
+	if !emulator.ValidChecksum(first.Value) {
+		t.Errorf("value from a fixed source has no valid checksum")
 	}
 }

@@ -235,3 +235,17 @@ func TestRequestLogRecordsCalls(t *testing.T) {
 		}
 	}
 }
+
+func TestFaultDropOnGetNeedsTwoTimes(t *testing.T) {
+	env, _ := startWithClock(t)
+	// Warm the connection, so that the transport reuses it and would retry.
+	wantOK(t, send(t, env, http.MethodGet, tokensPath(env, ""), env.Token, ""))
+	env.Emulator.InjectFault(emulator.Fault{
+		Endpoint:        emulator.EndpointList,
+		Times:           2,
+		DropAfterCommit: true,
+	})
+	if _, err := trySend(env, http.MethodGet, tokensPath(env, ""), env.Token, ""); err == nil {
+		t.Error("list with two dropped replies returned no transport error")
+	}
+}
