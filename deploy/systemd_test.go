@@ -13,8 +13,9 @@ import (
 // buildFlags are the go build flags of the Dockerfile. TestDockerfile checks
 // that the Dockerfile uses exactly these.
 const (
-	buildTags    = "-tags timetzdata"
-	buildLDFlags = `-ldflags "-s -w -X main.version=${VERSION}"`
+	buildTags     = "-tags timetzdata"
+	ldflagsPrefix = "-s -w -X main.version="
+	buildLDFlags  = `-ldflags "` + ldflagsPrefix + `${VERSION}"`
 )
 
 var units = []string{"tokenrotator.service", "tokenrotator-once.service", "tokenrotator.timer"}
@@ -29,7 +30,7 @@ func buildBinary(t *testing.T, dir, version string) string {
 	}
 	binary := filepath.Join(dir, "tokenrotator")
 	cmd := exec.CommandContext(t.Context(), goTool, "build", "-trimpath", "-tags", "timetzdata",
-		"-ldflags", "-s -w -X main.version="+version, "-o", binary, "./cmd/tokenrotator")
+		"-ldflags", ldflagsPrefix+version, "-o", binary, "./cmd/tokenrotator")
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
