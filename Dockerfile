@@ -23,6 +23,9 @@ RUN mkdir -p /out/state
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/tokenrotator /usr/local/bin/tokenrotator
 COPY --from=build --chown=65532:65532 /out/state /var/lib/tokenrotator
+# The default directory of file sinks, for a volume mounted there to start
+# with the runtime user as owner.
+COPY --from=build --chown=65532:65532 /out/state /run/tokenrotator
 # The journal of unsaved values and pending revocations lives here. Keep it
 # on a volume, so that a restart resumes what was in flight.
 VOLUME ["/var/lib/tokenrotator"]
