@@ -146,6 +146,33 @@ func TestVaultKVv2RoundTrip(t *testing.T) {
 	}
 }
 
+func TestVaultKVv2TokenWithoutExpiry(t *testing.T) {
+	env := newVaultEnv(t, 2, vaulttest.Options{})
+	s := env.sink(t, env.server.CreateToken(vaulttest.TokenSpec{Rules: writerRules}), KVVersionAuto)
+	r := record("value-1")
+	r.ExpiresOn = nil
+
+	stored, err := s.Write(context.Background(), target, r, Stored{})
+	if err != nil {
+		t.Fatalf("Write of a token that never expires: %v", err)
+	}
+	if stored.ExpiresOn != nil {
+		t.Errorf("ExpiresOn = %v, want nil", stored.ExpiresOn)
+	}
+	raw, err := env.server.Client(t, env.server.RootToken()).Logical().
+		Read(mount + "/metadata/cf/dns-token")
+	if err != nil || raw == nil {
+		t.Fatalf("read metadata: %v, %v", raw, err)
+	}
+	custom, _ := raw.Data["custom_metadata"].(map[string]any)
+	if _, ok := custom["expires_on"]; ok {
+		t.Errorf("custom_metadata has expires_on %v for a token that never expires", custom["expires_on"])
+	}
+	if custom["token_id"] != "tok-1" {
+		t.Errorf("custom_metadata[token_id] = %v, want tok-1", custom["token_id"])
+	}
+}
+
 func TestVaultKVv2PathsFollowWholeMount(t *testing.T) {
 	env := newVaultEnv(t, 2, vaulttest.Options{})
 	s := env.sink(t, env.server.RootToken(), KVVersion2)

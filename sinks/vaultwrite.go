@@ -45,15 +45,20 @@ func (s *VaultSink) Write(ctx context.Context, t Target, r Record, expect Stored
 	return s.writeKVv1(ctx, t, secretPath, r, expect)
 }
 
-// metadataFields returns the facts stored beside the value.
+// metadataFields returns the facts stored beside the value. A token that
+// never expires has no expires_on key, because KV v2 rejects empty custom
+// metadata values.
 func metadataFields(r Record) map[string]any {
-	return map[string]any{
+	fields := map[string]any{
 		"token_id":   r.TokenID,
 		"account_id": r.AccountID,
-		"expires_on": formatTime(r.ExpiresOn),
 		"rotated_at": r.RotatedAt.UTC().Format(time.RFC3339Nano),
 		"managed_by": ManagedBy,
 	}
+	if expires := formatTime(r.ExpiresOn); expires != "" {
+		fields["expires_on"] = expires
+	}
+	return fields
 }
 
 func (s *VaultSink) writeKVv2(ctx context.Context, t Target, secretPath string, r Record,
