@@ -92,6 +92,9 @@ const (
 	ReasonExpired  Reason = "token has expired"
 	ReasonStatus   Reason = "token status is not usable"
 	ReasonForced   Reason = "rotation requested"
+	// ReasonLostValue is a roll whose reply was lost after it took effect:
+	// no one holds the current value, so the token is rolled again.
+	ReasonLostValue Reason = "the value of an earlier roll was lost"
 )
 
 // ErrorKind classifies a decision error with a fixed set of values, so it

@@ -50,6 +50,10 @@ type Unsaved struct {
 	// Pending lists the targets that do not have the value yet.
 	Pending  []TargetRef `json:"pending"`
 	Attempts int         `json:"attempts"`
+	// ThenRevoke is the old token a recreate replaced. It is recorded for
+	// deletion in the same write that removes the last pending target, so
+	// the old token stays valid until every consumer can read the new one.
+	ThenRevoke *Revocation `json:"then_revoke,omitempty"`
 }
 
 // Revocation is an old token that must be deleted once DueAt has passed. It
@@ -236,6 +240,10 @@ func cloneState(st journalState) journalState {
 	out.Unsaved = slices.Clone(st.Unsaved)
 	for i := range out.Unsaved {
 		out.Unsaved[i].Pending = slices.Clone(st.Unsaved[i].Pending)
+		if r := st.Unsaved[i].ThenRevoke; r != nil {
+			copied := *r
+			out.Unsaved[i].ThenRevoke = &copied
+		}
 	}
 	out.Revocations = slices.Clone(st.Revocations)
 	out.InFlight = slices.Clone(st.InFlight)
@@ -285,20 +293,38 @@ func (j *Journal) HoldValue(u Unsaved, opID string) (string, error) {
 }
 
 // MarkStored records that target has the value held under id. When no
-// target is left, the value is dropped from the journal.
-func (j *Journal) MarkStored(id string, target TargetRef) error {
-	return j.update(func(st *journalState) {
+// target is left, the value is dropped from the journal and its ThenRevoke,
+// if any, becomes a revocation. It reports whether the value is complete.
+func (j *Journal) MarkStored(id string, target TargetRef) (complete bool, err error) {
+	err = j.update(func(st *journalState) {
 		for i := range st.Unsaved {
 			u := &st.Unsaved[i].Unsaved
 			if u.ID != id {
 				continue
 			}
 			u.Pending = slices.DeleteFunc(u.Pending, func(t TargetRef) bool { return t == target })
+			if len(u.Pending) > 0 {
+				continue
+			}
+			complete = true
+			if r := u.ThenRevoke; r != nil && !st.hasRevocation(r.Account, r.TokenID) {
+				st.Revocations = append(st.Revocations, *r)
+			}
 		}
 		st.Unsaved = slices.DeleteFunc(st.Unsaved, func(u unsavedOnDisk) bool {
 			return u.Unsaved.ID == id && len(u.Unsaved.Pending) == 0
 		})
 	})
+	return complete, err
+}
+
+func (st *journalState) hasRevocation(account, tokenID string) bool {
+	for _, r := range st.Revocations {
+		if r.Account == account && r.TokenID == tokenID {
+			return true
+		}
+	}
+	return false
 }
 
 // CountAttempt increments the attempt counter of the value held under id.
@@ -350,12 +376,9 @@ func (j *Journal) HasUnsaved(account, tokenKey string) bool {
 // keeps its earlier due time.
 func (j *Journal) AddRevocation(r Revocation) error {
 	return j.update(func(st *journalState) {
-		for _, old := range st.Revocations {
-			if old.Account == r.Account && old.TokenID == r.TokenID {
-				return
-			}
+		if !st.hasRevocation(r.Account, r.TokenID) {
+			st.Revocations = append(st.Revocations, r)
 		}
-		st.Revocations = append(st.Revocations, r)
 	})
 }
 
@@ -370,12 +393,7 @@ func (j *Journal) Revocations() []Revocation {
 func (j *Journal) IsRevoking(account, tokenID string) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	for _, r := range j.state.Revocations {
-		if r.Account == account && r.TokenID == tokenID {
-			return true
-		}
-	}
-	return false
+	return j.state.hasRevocation(account, tokenID)
 }
 
 // CountRevocationAttempt increments the attempt counter of a revocation.

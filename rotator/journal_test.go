@@ -89,8 +89,8 @@ func TestJournalKeepsValueAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := j.MarkStored(id, targets[0]); err != nil {
-		t.Fatal(err)
+	if complete, err := j.MarkStored(id, targets[0]); err != nil || complete {
+		t.Fatalf("MarkStored(first) = %v, %v; want incomplete", complete, err)
 	}
 	j.Close()
 
@@ -112,8 +112,8 @@ func TestJournalKeepsValueAcrossRestart(t *testing.T) {
 		t.Error("HasUnsaved = false with a held value")
 	}
 
-	if err := j2.MarkStored(id, targets[1]); err != nil {
-		t.Fatal(err)
+	if complete, err := j2.MarkStored(id, targets[1]); err != nil || !complete {
+		t.Fatalf("MarkStored(last) = %v, %v; want complete", complete, err)
 	}
 	if held := j2.Unsaved(); len(held) != 0 {
 		t.Errorf("held values after the last target = %d, want 0", len(held))
@@ -226,5 +226,29 @@ func TestJournalFailedSaveKeepsMemoryAndDiskEqual(t *testing.T) {
 	}
 	if j.IsRevoking("a", "two") {
 		t.Error("memory holds a revocation that was never written to disk")
+	}
+}
+
+func TestJournalRevokesOldTokenWhenLastTargetStored(t *testing.T) {
+	j := openTestJournal(t, t.TempDir())
+	targets := []TargetRef{{Sink: "vault", Path: "cf/dns"}, {Sink: "file", Path: "dns.env"}}
+	old := &Revocation{Account: "a", TokenKey: "dns", TokenID: "old", DueAt: now}
+	id, err := j.HoldValue(Unsaved{Account: "a", TokenKey: "dns", TokenID: "new",
+		Value: tokenapi.NewSecret("v"), Pending: targets, ThenRevoke: old}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := j.MarkStored(id, targets[0]); err != nil {
+		t.Fatal(err)
+	}
+	if j.IsRevoking("a", "old") {
+		t.Error("old token recorded for deletion while a target lacks the new value")
+	}
+	if _, err := j.MarkStored(id, targets[1]); err != nil {
+		t.Fatal(err)
+	}
+	if !j.IsRevoking("a", "old") {
+		t.Error("old token not recorded for deletion after every target stored the new value")
 	}
 }
