@@ -12,7 +12,7 @@ import (
 	"github.com/tokenrotator/tokenrotator/internal/config"
 )
 
-// defaultConfigPath is where run, once and check-config look for the policy.
+// defaultConfigPath is the policy file read when --config is not given.
 const defaultConfigPath = "/etc/tokenrotator/config.yaml"
 
 // sweepPreviewCount is how many upcoming sweep times check-config prints.
@@ -255,8 +255,8 @@ func printToken(w io.Writer, cfg *config.Config, token config.Token, now time.Ti
 	table.Flush()
 }
 
-// describeTarget names where a target writes, with the full Vault path or
-// file path.
+// describeTarget returns the sink of a target, the full Vault or file path
+// it writes, and its field.
 func describeTarget(cfg *config.Config, target config.Target) string {
 	sink, _ := cfg.Sink(target.Sink)
 	var where string
@@ -272,7 +272,7 @@ func describeTarget(cfg *config.Config, target config.Target) string {
 	return where
 }
 
-// formatFireTime prints t in its own zone and in UTC.
+// formatFireTime formats t in its own zone and in UTC.
 func formatFireTime(t time.Time) string {
 	if t.IsZero() {
 		return "never"

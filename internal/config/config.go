@@ -1,7 +1,7 @@
 // Package config loads and validates the tokenrotator policy file: which
 // Cloudflare tokens to rotate, when, how, and which sinks receive the new
 // values. Load reports every problem at once, each with its line, column and
-// field path; Resolver reads the secrets the file refers to.
+// field path. Resolver reads the secrets the file refers to.
 package config
 
 import (
@@ -29,19 +29,20 @@ const (
 type Config struct {
 	// File is the name used in messages.
 	File string
-	// Schedule says when sweeps run.
+	// Schedule is the cron schedule of the sweeps.
 	Schedule Schedule
-	// StateDir is where the journal and other state live.
+	// StateDir is the directory of the journal and other state.
 	StateDir string
 	// Listen is the host:port of the metrics, health and admin HTTP server.
 	Listen string
-	// AdminToken guards POST /v1/rotate/{token}; zero disables that endpoint.
+	// AdminToken guards POST /v1/rotate/{token}. The zero value disables
+	// that endpoint.
 	AdminToken SecretRef
 	// SweepTimeout is the deadline of one sweep.
 	SweepTimeout time.Duration
 	// Jitter is the upper bound of the random delay before a scheduled sweep.
 	Jitter time.Duration
-	// ShutdownGrace is how long a stopping daemon waits for work in flight.
+	// ShutdownGrace is the time a stopping daemon waits for work in flight.
 	ShutdownGrace time.Duration
 
 	// Accounts are the Cloudflare accounts, in file order.
@@ -68,8 +69,8 @@ type Account struct {
 	APIToken SecretRef
 	// BaseURL is the API root without a trailing slash.
 	BaseURL string
-	// RequestBudget paces requests on the client side; nil leaves the
-	// pacing to the API client.
+	// RequestBudget paces requests on the client side. With nil the API
+	// client paces requests on its own.
 	RequestBudget *RequestBudget
 	// Line is the line of the account's entry.
 	Line int
@@ -91,7 +92,7 @@ const (
 )
 
 // Sink is one named destination for token values. Exactly one of Vault and
-// File is set, as Kind says.
+// File is set, matching Kind.
 type Sink struct {
 	Name  string
 	Kind  SinkKind
@@ -105,8 +106,8 @@ type Sink struct {
 	invalid bool
 }
 
-// KVVersion is the version of a Vault KV secrets engine; KVAuto asks the
-// sink to detect it from the mount.
+// KVVersion is the version of a Vault KV secrets engine. With KVAuto the
+// sink detects the version from the mount.
 type KVVersion int
 
 // The KV versions.
@@ -128,18 +129,18 @@ func (v KVVersion) String() string {
 	}
 }
 
-// VaultSink writes values to a Vault KV secrets engine.
+// VaultSink is the settings of a sink that writes to a Vault KV engine.
 type VaultSink struct {
 	// Address is the Vault server URL.
 	Address string
 	// Namespace is the Vault Enterprise namespace, or "".
 	Namespace string
-	// Mount is the KV mount path without leading or trailing slashes; it
+	// Mount is the KV mount path without leading or trailing slashes. It
 	// may contain slashes, as in "teams/platform/secret".
 	Mount string
 	// KVVersion is the engine version, or KVAuto.
 	KVVersion KVVersion
-	// Auth is how the sink logs in.
+	// Auth is the login method and its settings.
 	Auth VaultAuth
 	// TLS configures the connection to Address.
 	TLS VaultTLS
@@ -158,11 +159,11 @@ const (
 // VaultAuth is the login of a Vault sink. Only the fields of Method are set.
 type VaultAuth struct {
 	Method AuthMethod
-	// Mount is the auth mount path; "" for the token method.
+	// Mount is the auth mount path, or "" for the token method.
 	Mount string
 	// Token refers to the Vault token (token method).
 	Token SecretRef
-	// RoleID is the AppRole role id written inline; RoleIDFile is the
+	// RoleID is the AppRole role id written inline, and RoleIDFile is the
 	// file that contains it. At most one is set.
 	RoleID     string
 	RoleIDFile string
@@ -183,7 +184,7 @@ type VaultTLS struct {
 	InsecureSkipVerify bool
 }
 
-// FileFormat is how a file sink lays out the value.
+// FileFormat is the layout of the files a file sink writes.
 type FileFormat string
 
 // The file formats.
@@ -196,19 +197,19 @@ const (
 	FormatEnv FileFormat = "env"
 )
 
-// FileSink writes values to files under one directory.
+// FileSink is the settings of a sink that writes files under one directory.
 type FileSink struct {
 	Dir    string
 	Mode   fs.FileMode
 	Format FileFormat
 }
 
-// Strategy is how a token gets a new value.
+// Strategy is the method that gives a token a new value.
 type Strategy string
 
 // The rotation strategies.
 const (
-	// StrategyRoll replaces the value and keeps the token id; the old value
+	// StrategyRoll replaces the value and keeps the token id. The old value
 	// stops working at once.
 	StrategyRoll Strategy = "roll"
 	// StrategyRecreate creates a new token and deletes the old one after
@@ -216,7 +217,7 @@ const (
 	StrategyRecreate Strategy = "recreate"
 )
 
-// IdleAction is what happens to a token unused for longer than idle_after.
+// IdleAction is the action taken on a token unused for longer than idle_after.
 type IdleAction string
 
 // The idle actions.
@@ -225,15 +226,16 @@ const (
 	IdleDisable IdleAction = "disable"
 )
 
-// Policy is the rotation settings of a token. A zero duration disables the
-// rule it belongs to, except TTL, which is always set.
+// Policy is the rotation settings of a token. A zero RenewBefore, MaxAge or
+// IdleAfter turns that rule off. TTL is always longer than zero.
 type Policy struct {
 	Strategy Strategy
 	// RenewBefore rotates a token when its expires_on is this close.
 	RenewBefore time.Duration
 	// MaxAge rotates a token when its last rotation is this old.
 	MaxAge time.Duration
-	// RotationSchedule rotates a token once at each fire time; zero if unset.
+	// RotationSchedule rotates a token once at each fire time. It is zero
+	// when not set.
 	RotationSchedule Schedule
 	// TTL is the lifetime of a recreated token, and the extension of a
 	// rolled token whose expiry is within RenewBefore.
@@ -241,7 +243,7 @@ type Policy struct {
 	// IdleAfter flags a token unused for this long.
 	IdleAfter  time.Duration
 	IdleAction IdleAction
-	// GracePeriod is how long a replaced token stays valid (recreate).
+	// GracePeriod is the time a replaced token stays valid (recreate).
 	GracePeriod time.Duration
 }
 
@@ -250,16 +252,16 @@ type Token struct {
 	// Key identifies the token in metric labels and the CLI: its name, or
 	// its id when selected by id. Keys are unique within an account.
 	Key string
-	// Name selects the token by its Cloudflare name; "" when selected by ID.
+	// Name selects the token by its Cloudflare name, or is "" when ID does.
 	Name string
-	// ID selects the token by its Cloudflare id; "" when selected by Name.
+	// ID selects the token by its Cloudflare id, or is "" when Name does.
 	ID string
-	// Account is the name of the account; AccountID is its Cloudflare id.
+	// Account is the name of the account, and AccountID its Cloudflare id.
 	Account   string
 	AccountID string
 	// Policy is the token's settings with defaults merged in.
 	Policy Policy
-	// Targets are where the value goes, at least one.
+	// Targets are the places the value is written to, at least one.
 	Targets []Target
 	// Line is the line of the token's entry.
 	Line int
@@ -273,7 +275,7 @@ type Target struct {
 	// under the file sink's directory.
 	Path string
 	// Field is the Vault data key, the JSON key or the environment
-	// variable name; "" for raw files.
+	// variable name. It is "" for raw files.
 	Field string
 	Line  int
 }

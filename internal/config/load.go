@@ -16,7 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// maxFileSize bounds the policy file LoadFile reads; a policy for hundreds
+// maxFileSize bounds the policy file LoadFile reads. A policy for hundreds
 // of tokens is well under 1 MiB.
 const maxFileSize = 1 << 20
 

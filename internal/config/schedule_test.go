@@ -101,8 +101,9 @@ func TestScheduleDescriptors(t *testing.T) {
 
 // On 2026-03-29 Berlin clocks jump from 02:00 to 03:00, and on 2026-10-25
 // they go back from 03:00 to 02:00. robfig/cron v3.0.1 skips a fire time
-// that falls into the missing hour and fires twice in the repeated hour;
-// the rotator relies on token state, not on fire counts, to rotate once.
+// that falls into the missing hour and fires twice in the repeated hour.
+// The rotator decides from token state, not from fire counts, so it still
+// rotates once.
 func TestScheduleBerlinDaylightSaving(t *testing.T) {
 	berlin := mustLocation(t, "Europe/Berlin")
 	s, err := ParseSchedule("CRON_TZ=Europe/Berlin 30 2 * * *")

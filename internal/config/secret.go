@@ -11,12 +11,12 @@ import (
 	"github.com/tokenrotator/tokenrotator/tokenapi"
 )
 
-// maxSecretFileSize bounds what a secret file may contain. Cloudflare token
-// values are 40 to 80 characters and Vault tokens and secret ids are shorter
-// than 200, so a larger file is a wrong path, not a secret.
+// maxSecretFileSize bounds the size of a secret file. Cloudflare token
+// values are 40 to 80 characters, and 64 KiB is far above any Vault token or
+// secret id, so a larger file is a wrong path, not a secret.
 const maxSecretFileSize = 64 << 10
 
-// SecretSource is where a secret reference reads its value from.
+// SecretSource is the kind of store a secret reference reads from.
 type SecretSource string
 
 // The sources a secret reference can name.
@@ -88,7 +88,8 @@ func isEnvName(name string) bool {
 }
 
 // Resolver reads the values of secret references. Its functions are
-// injected so that tests and check-config control what it sees.
+// injected so that tests and check-config control the environment and the
+// files it reads.
 type Resolver struct {
 	// Getenv returns an environment variable, or "" when it is unset.
 	Getenv func(string) string
@@ -174,8 +175,8 @@ type Secrets struct {
 	Vault map[string]VaultCredentials
 }
 
-// VaultCredentials is what a Vault sink logs in with. Only the fields of
-// the sink's auth method are set.
+// VaultCredentials is the login of a Vault sink. Only the fields of the
+// sink's auth method are set.
 type VaultCredentials struct {
 	// Token is the Vault token of the token method.
 	Token tokenapi.Secret

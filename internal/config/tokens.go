@@ -27,7 +27,7 @@ var policyKeys = []string{
 // targets and any policy key.
 var tokenKeys = append([]string{"name", "id", "account", "targets"}, policyKeys...)
 
-// setting is where a policy key was written: its value node and field path.
+// setting is the position of a written policy key: its value node and field path.
 type setting struct {
 	node *yaml.Node
 	path string
@@ -414,7 +414,7 @@ func (tc *tokenChecker) decodeField(m mapping, sink Sink) (string, bool) {
 }
 
 // checkOverlap reports two tokens that would write the same place. A file
-// holds one token's values, and a Vault field holds one value.
+// contains the values of one token, and a Vault field contains one value.
 func (tc *tokenChecker) checkOverlap(m mapping, target Target, sink Sink, token Token) bool {
 	place := target.Sink + "\x00" + target.Path
 	if sink.Kind == SinkVault {

@@ -29,8 +29,8 @@ var (
 // maxTokenNameLength is the longest token name Cloudflare accepts.
 const maxTokenNameLength = 120
 
-// duration parses a duration scalar; a bare 0 is allowed, any other bare
-// number is reported with a hint to add a unit.
+// duration parses a duration scalar. A bare 0 is allowed, and any other
+// bare number is reported with a hint to add a unit.
 func (d *decoder) duration(n *yaml.Node, path string) (time.Duration, bool) {
 	text, ok := d.scalar(n, path)
 	if !ok {

@@ -7,8 +7,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// authKeys lists the auth keys each method uses; the others are errors, so
-// that no written setting is silently ignored.
+// authKeys lists the auth keys each method uses. Keys of other methods are
+// errors, so that no written setting is silently ignored.
 var authKeys = map[AuthMethod][]string{
 	AuthToken:      {"method", "token"},
 	AuthAppRole:    {"method", "mount", "role_id", "role_id_file", "secret_id"},
