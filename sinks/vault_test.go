@@ -450,6 +450,14 @@ func TestVaultAppRoleAndKubernetesLogin(t *testing.T) {
 			RoleIDFile: tokenFile(t, "role-1"), SecretIDFile: tokenFile(t, "secret-1")}, nil},
 		{"approle wrong secret", VaultAuth{Method: AuthAppRole, RoleID: "role-1",
 			SecretIDFile: tokenFile(t, "nope")}, ErrPermissionDenied},
+		{"approle secret id source", VaultAuth{Method: AuthAppRole, RoleID: "role-1",
+			SecretIDSource: secretSource("secret-1", nil)}, nil},
+		{"approle secret id source fails", VaultAuth{Method: AuthAppRole, RoleID: "role-1",
+			SecretIDSource: secretSource("", errors.New("credential missing"))}, ErrInvalid},
+		{"token source", VaultAuth{Method: AuthToken,
+			TokenSource: secretSource(env.server.CreateToken(spec), nil)}, nil},
+		{"token source wrong token", VaultAuth{Method: AuthToken,
+			TokenSource: secretSource("hvs.nope", nil)}, ErrPermissionDenied},
 		{"kubernetes", VaultAuth{Method: AuthKubernetes, Role: "rotator", Mount: "k8s",
 			ServiceAccountTokenFile: tokenFile(t, "jwt-1")}, nil},
 		{"kubernetes wrong jwt", VaultAuth{Method: AuthKubernetes, Role: "rotator",
@@ -469,6 +477,13 @@ func TestVaultAppRoleAndKubernetesLogin(t *testing.T) {
 				t.Error("AuthHealthy is nil after a failed login")
 			}
 		})
+	}
+}
+
+// secretSource returns a credential source that yields value or err.
+func secretSource(value string, err error) func() (tokenapi.Secret, error) {
+	return func() (tokenapi.Secret, error) {
+		return tokenapi.NewSecret(value), err
 	}
 }
 

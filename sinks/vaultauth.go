@@ -15,6 +15,8 @@ import (
 	"github.com/hashicorp/vault/api"
 	"github.com/hashicorp/vault/api/auth/approle"
 	"github.com/hashicorp/vault/api/auth/kubernetes"
+
+	"github.com/tokenrotator/tokenrotator/tokenapi"
 )
 
 // Vault auth methods accepted in VaultAuth.Method.
@@ -47,6 +49,11 @@ type VaultAuth struct {
 	RoleIDFile string
 	// SecretIDFile is a file holding the AppRole secret id.
 	SecretIDFile string
+	// TokenSource and SecretIDSource, when set, supply the token (method
+	// token) or the AppRole secret id at every login, in place of the
+	// environment variable and file fields above.
+	TokenSource    func() (tokenapi.Secret, error)
+	SecretIDSource func() (tokenapi.Secret, error)
 	// Role is the Kubernetes auth role.
 	Role string
 	// ServiceAccountTokenFile is the Kubernetes service account token.
@@ -93,13 +100,13 @@ func newVaultAuth(sink string, client *api.Client, opts VaultAuth, now func() ti
 	var problem string
 	switch opts.Method {
 	case AuthToken:
-		if opts.TokenEnv == "" && opts.TokenFile == "" {
+		if opts.TokenEnv == "" && opts.TokenFile == "" && opts.TokenSource == nil {
 			problem = "token auth needs token_env or token_file"
 		}
 	case AuthAppRole:
 		if opts.RoleID == "" && opts.RoleIDFile == "" {
 			problem = "approle auth needs role_id or role_id_file"
-		} else if opts.SecretIDFile == "" {
+		} else if opts.SecretIDFile == "" && opts.SecretIDSource == nil {
 			problem = "approle auth needs secret_id_file"
 		}
 		if a.opts.Mount == "" {
@@ -264,8 +271,16 @@ func (a *vaultAuth) loginMethod() (api.AuthMethod, string, error) {
 			return nil, apiPath, err
 		}
 	}
-	method, err := approle.NewAppRoleAuth(roleID, &approle.SecretID{FromFile: a.opts.SecretIDFile},
-		approle.WithMountPath(a.opts.Mount))
+	secretID := &approle.SecretID{FromFile: a.opts.SecretIDFile}
+	if a.opts.SecretIDSource != nil {
+		value, err := a.opts.SecretIDSource()
+		if err != nil {
+			return nil, apiPath, &Error{Sink: a.sink, Op: "login", Path: apiPath, Kind: ErrInvalid,
+				Err: err, Hint: "check secret_id"}
+		}
+		secretID = &approle.SecretID{FromString: value.Reveal()}
+	}
+	method, err := approle.NewAppRoleAuth(roleID, secretID, approle.WithMountPath(a.opts.Mount))
 	if err != nil {
 		return nil, apiPath, &Error{Sink: a.sink, Op: "login", Path: apiPath, Kind: ErrInvalid,
 			Err: err, Hint: "check role_id and secret_id_file"}
@@ -278,9 +293,17 @@ func (a *vaultAuth) loginMethod() (api.AuthMethod, string, error) {
 func (a *vaultAuth) loginWithToken(ctx context.Context) (*api.Secret, error) {
 	var token string
 	var err error
-	if a.opts.TokenFile != "" {
+	switch {
+	case a.opts.TokenSource != nil:
+		var value tokenapi.Secret
+		value, err = a.opts.TokenSource()
+		token = value.Reveal()
+		if err != nil {
+			err = &Error{Sink: a.sink, Op: "login", Kind: ErrInvalid, Err: err, Hint: "check token"}
+		}
+	case a.opts.TokenFile != "":
 		token, err = a.readCredential(a.opts.TokenFile, "token_file")
-	} else {
+	default:
 		token = strings.TrimSpace(os.Getenv(a.opts.TokenEnv))
 		if token == "" {
 			err = &Error{Sink: a.sink, Op: "login", Kind: ErrInvalid,
