@@ -413,13 +413,12 @@ func (tc *tokenChecker) decodeField(m mapping, sink Sink) (string, bool) {
 	return field, true
 }
 
-// checkOverlap reports two tokens that would write the same place. A file
-// contains the values of one token, and a Vault field contains one value.
+// checkOverlap reports two targets that would write the same place. A file
+// contains the values of one token. A Vault secret contains one token's
+// value with its token_id and expiry, and each write replaces the whole
+// secret, so two fields of one Vault path would overwrite each other.
 func (tc *tokenChecker) checkOverlap(m mapping, target Target, sink Sink, token Token) bool {
 	place := target.Sink + "\x00" + target.Path
-	if sink.Kind == SinkVault {
-		place += "\x00" + target.Field
-	}
 	owner := token.Account + "/" + token.Key
 	first, taken := tc.targets[place]
 	if !taken {
