@@ -129,8 +129,9 @@ type unsavedOnDisk struct {
 // yet in every sink, old tokens to delete and mutations whose outcome is not
 // known. Every change is written to disk before the method returns.
 type Journal struct {
-	dir  string
-	lock *os.File
+	dir      string
+	lock     *os.File
+	readOnly bool
 
 	mu    sync.Mutex
 	state journalState
@@ -166,6 +167,27 @@ func OpenJournal(dir string) (*Journal, error) {
 	}
 	return j, nil
 }
+
+// ReadJournal loads the journal in dir for reading only, without taking the
+// lock, so plan can run beside a daemon. A missing directory or file gives
+// an empty journal. Every method that would change it returns an error.
+func ReadJournal(dir string) (*Journal, error) {
+	j := &Journal{dir: dir, readOnly: true, state: journalState{Version: journalVersion}}
+	data, err := os.ReadFile(j.path())
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return j, nil
+	case err != nil:
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
+	if err := j.decode(data); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// errReadOnly is returned by changes to a journal opened with ReadJournal.
+var errReadOnly = errors.New("write journal: the journal was opened read-only")
 
 // Close releases the state directory lock.
 func (j *Journal) Close() error {
@@ -206,6 +228,9 @@ func (j *Journal) decode(data []byte) error {
 
 // save writes the whole state atomically. The caller holds j.mu.
 func (j *Journal) save() error {
+	if j.readOnly {
+		return errReadOnly
+	}
 	st := j.state
 	st.Unsaved = make([]unsavedOnDisk, len(j.state.Unsaved))
 	for i, u := range j.state.Unsaved {

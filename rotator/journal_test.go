@@ -252,3 +252,39 @@ func TestJournalRevokesOldTokenWhenLastTargetStored(t *testing.T) {
 		t.Error("old token not recorded for deletion after every target stored the new value")
 	}
 }
+
+func TestReadJournalIgnoresLockAndRejectsWrites(t *testing.T) {
+	dir := t.TempDir()
+	j := openTestJournal(t, dir)
+	if err := j.AddRevocation(Revocation{Account: "a", TokenID: "old"}); err != nil {
+		t.Fatal(err)
+	}
+
+	ro, err := ReadJournal(dir)
+	if err != nil {
+		t.Fatalf("ReadJournal while the daemon holds the lock: %v", err)
+	}
+	if !ro.IsRevoking("a", "old") {
+		t.Error("read-only journal does not show the recorded revocation")
+	}
+	if err := ro.AddRevocation(Revocation{Account: "a", TokenID: "new"}); err == nil {
+		t.Error("read-only journal accepted a change")
+	}
+	if ro.IsRevoking("a", "new") {
+		t.Error("read-only journal kept a change it rejected")
+	}
+}
+
+func TestReadJournalMissingDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "absent")
+	ro, err := ReadJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ro.Revocations()) != 0 {
+		t.Error("empty journal has revocations")
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("ReadJournal created the state directory (stat err %v)", err)
+	}
+}

@@ -52,6 +52,7 @@ func (r *Rotator) recreate(ctx context.Context, v *view, tr *TokenReport) error 
 		return err
 	}
 	tr.NewTokenID = created.ID
+	tr.After = &created
 
 	if err := r.verify(ctx, v.account, created.Value); err != nil {
 		r.discard(ctx, v, created, heldID)

@@ -2,6 +2,8 @@ package rotator
 
 import (
 	"time"
+
+	"github.com/tokenrotator/tokenrotator/tokenapi"
 )
 
 // Result is the outcome of carrying out a decision, with the values of the
@@ -47,6 +49,13 @@ type TokenReport struct {
 	// NewTokenID is the token that now holds the value: the same id after
 	// a roll, the new token after a recreate.
 	NewTokenID string
+	// After is the token as the action left it (extended, or the new token
+	// of a recreate), or nil when the action did not read it.
+	After *tokenapi.Token
+	// RotatedAt is when the token got its new value; zero when it did not.
+	RotatedAt time.Time
+	// ErrKind classifies Err: a sink or an API failure.
+	ErrKind    ErrorKind
 	SinkWrites []SinkWrite
 }
 

@@ -32,6 +32,7 @@ func (r *Rotator) roll(ctx context.Context, v *view, tr *TokenReport, extend boo
 		return err
 	}
 	tr.NewTokenID = tok.ID
+	tr.After = &tok
 	return r.deliver(ctx, v, tr, tok, value, heldID)
 }
 

@@ -271,6 +271,16 @@ func (r *Rotator) act(ctx context.Context, v *view, tr *TokenReport) {
 			tr.Result = ResultSuccess
 		}
 	}
+	if tr.Result != ResultFailed && d.Action != ActionDisableIdle {
+		tr.RotatedAt = r.now()
+	}
+	if err != nil {
+		tr.ErrKind = ErrAPI
+		var sinkErr *sinks.Error
+		if errors.As(err, &sinkErr) {
+			tr.ErrKind = ErrSink
+		}
+	}
 
 	attrs := []any{"action", d.Action, "strategy", v.policy.Strategy, "result", tr.Result,
 		"duration", tr.Duration.Round(time.Millisecond)}

@@ -57,7 +57,7 @@ func runCheckConfig(_ context.Context, env *environment, args []string) int {
 
 	cfg, err := config.LoadFile(flags.configPath)
 	if err != nil {
-		printConfigErrors(env.stderr, flags.configPath+" is invalid", err)
+		printConfigErrors(env.stderr, "check-config", flags.configPath+" is invalid", err)
 		return exitUsage
 	}
 	for _, warning := range cfg.Warnings {
@@ -77,13 +77,13 @@ func runCheckConfig(_ context.Context, env *environment, args []string) int {
 }
 
 // printConfigErrors prints every problem in err under a heading.
-func printConfigErrors(w io.Writer, heading string, err error) {
+func printConfigErrors(w io.Writer, command, heading string, err error) {
 	var errs config.Errors
 	if !errors.As(err, &errs) {
-		fmt.Fprintf(w, "check-config: %v\n", err)
+		fmt.Fprintf(w, "%s: %v\n", command, err)
 		return
 	}
-	fmt.Fprintf(w, "check-config: %s, %s:\n", heading, plural(len(errs), "problem"))
+	fmt.Fprintf(w, "%s: %s, %s:\n", command, heading, plural(len(errs), "problem"))
 	for _, e := range errs {
 		fmt.Fprintf(w, "  %s\n", e.Error())
 	}
@@ -99,7 +99,7 @@ func checkSecrets(env *environment, cfg *config.Config) bool {
 			countSecretRefs(cfg))
 		return true
 	}
-	printConfigErrors(env.stderr, "secrets of "+cfg.File+" cannot be read", err)
+	printConfigErrors(env.stderr, "check-config", "secrets of "+cfg.File+" cannot be read", err)
 	return false
 }
 

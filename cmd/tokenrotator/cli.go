@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Exit codes shared by every subcommand.
@@ -26,6 +27,8 @@ type environment struct {
 	getenv func(string) string
 	// isTerminal reports whether w is an interactive terminal, for colour output.
 	isTerminal func(w io.Writer) bool
+	// now is the wall clock.
+	now func() time.Time
 }
 
 func newEnvironment() *environment {
@@ -34,6 +37,7 @@ func newEnvironment() *environment {
 		stderr:     os.Stderr,
 		getenv:     os.Getenv,
 		isTerminal: isTerminal,
+		now:        time.Now,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runCLI runs the CLI with args and returns the exit code, stdout and stderr.
@@ -17,6 +18,7 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 		stderr:     &stderr,
 		getenv:     func(string) string { return "" },
 		isTerminal: func(io.Writer) bool { return false },
+		now:        time.Now,
 	}
 	code := run(context.Background(), args, env)
 	return code, stdout.String(), stderr.String()
