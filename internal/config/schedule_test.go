@@ -167,7 +167,7 @@ func TestParseScheduleErrors(t *testing.T) {
 		"two zones":         {"CRON_TZ=UTC TZ=Europe/Berlin 0 * * * *", "more than one zone"},
 		"bad minute":        {"61 * * * *", "61"},
 		"bad descriptor":    {"@fortnightly", "unrecognized descriptor"},
-		"every too short":   {"@every 30s", "shorter than the minimum of 1m"},
+		"every too short":   {"@every 9s", "shorter than the minimum of 10s"},
 		"every no unit":     {"@every 10", "add a unit"},
 		"every fraction":    {"@every 1.0001m", "not a whole number of seconds"},
 		"every no interval": {"@every", "empty duration"},
