@@ -29,6 +29,9 @@ type environment struct {
 	isTerminal func(w io.Writer) bool
 	// now is the wall clock.
 	now func() time.Time
+	// reload receives a value for each policy reload request; nil means
+	// the run command listens for SIGHUP itself.
+	reload <-chan struct{}
 }
 
 func newEnvironment() *environment {

@@ -30,7 +30,10 @@ type Options struct {
 	// ReadOnly builds for plan: the journal is read without its lock and
 	// nothing is created on disk.
 	ReadOnly bool
-	Logger   *slog.Logger
+	// Journal, when set, is used instead of opening the state directory,
+	// so a reload keeps the daemon's lock. Close then leaves it open.
+	Journal *rotator.Journal
+	Logger  *slog.Logger
 	// Metrics, when set, receives API, sink and rotation observations.
 	Metrics *metrics.Metrics
 	// Now and Sleep are the clock; nil means the wall clock.
@@ -55,6 +58,8 @@ type App struct {
 
 	metrics *metrics.Metrics
 	vaults  []*sinks.VaultSink
+	// ownsJournal is false when the journal was passed in Options.
+	ownsJournal bool
 }
 
 // Build resolves the policy's secrets and builds the clients, sinks,
@@ -96,8 +101,13 @@ func Build(cfg *config.Config, opts Options) (*App, error) {
 	if opts.StateDir != "" {
 		stateDir = opts.StateDir
 	}
-	if a.Journal, err = openJournal(stateDir, opts.ReadOnly); err != nil {
-		return nil, err
+	if opts.Journal != nil {
+		a.Journal = opts.Journal
+	} else {
+		if a.Journal, err = openJournal(stateDir, opts.ReadOnly); err != nil {
+			return nil, err
+		}
+		a.ownsJournal = true
 	}
 
 	accounts := make([]*rotator.Account, 0, len(cfg.Accounts))
@@ -248,12 +258,13 @@ func (a *App) VaultAuthHealthy() error {
 	return errors.Join(errs...)
 }
 
-// Close stops Vault token renewal and releases the state directory.
+// Close stops Vault token renewal and releases the state directory, unless
+// the journal was passed in by the caller.
 func (a *App) Close() {
 	for _, v := range a.vaults {
 		v.Close()
 	}
-	if a.Journal != nil {
+	if a.Journal != nil && a.ownsJournal {
 		a.Journal.Close()
 	}
 }
