@@ -103,18 +103,23 @@ func (r *Rotator) rollAndHold(ctx context.Context, a *Account, p *Policy, tok to
 			return tokenapi.Secret{}, "", fmt.Errorf("roll token %s: %w; reading the token back "+
 				"also failed: %v", tok.ID, err, readErr)
 		}
-		r.endOp(opID)
 		if !moved {
+			r.endOp(opID)
 			return tokenapi.Secret{}, "", fmt.Errorf("roll token %s: %w; the token was read back "+
 				"and did not change", tok.ID, err)
 		}
-		r.log.Warn("roll reply lost after the roll took effect; the new value is lost, rolling again",
-			"account", p.Account, "token", p.Key, "token_id", tok.ID, "err", err)
 		if attempt >= maxRollAttempts {
+			// The operation stays in the journal, so the next sweep finds
+			// that the roll took effect and rolls again before it decides
+			// anything. By then the token may no longer look due, because
+			// its modified_on and maybe its expiry have moved.
 			return tokenapi.Secret{}, "", fmt.Errorf("roll token %s: the reply of %d rolls in a row "+
 				"was lost; the token's current value is unknown and it will be rolled again at the "+
 				"next sweep", tok.ID, attempt)
 		}
+		r.endOp(opID)
+		r.log.Warn("roll reply lost after the roll took effect; the new value is lost, rolling again",
+			"account", p.Account, "token", p.Key, "token_id", tok.ID, "err", err)
 		before = after
 	}
 }
