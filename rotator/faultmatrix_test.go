@@ -85,6 +85,9 @@ type fmCase struct {
 	at  string
 	// crash stops the faulty sweep at this point, as a killed process.
 	crash string
+	// afterRestart switches a second fault on for the first sweep after
+	// the restart.
+	afterRestart func(e *fmEnv) (clear func())
 
 	// want lists the acceptable results of the faulty sweep's token; with
 	// wantKind set, the decision must fail with that kind instead.
@@ -181,6 +184,20 @@ func failVaultWrites(status int) func(e *fmEnv) func() {
 		e.h.vault.FailWrites(1000, status)
 		return e.h.vault.ClearFaults
 	}
+}
+
+// deleteNewToken deletes every managed token but the first, as a person
+// cleaning up by hand would.
+func deleteNewToken(e *fmEnv) func() {
+	for _, tok := range e.h.managedTokens() {
+		if tok.ID == e.first.ID {
+			continue
+		}
+		if err := e.h.client.Delete(context.Background(), tok.ID); err != nil {
+			e.h.t.Fatal(err)
+		}
+	}
+	return func() {}
 }
 
 // fmCases builds the matrix rows; each runs for every strategy and target
@@ -292,6 +309,26 @@ func fmCases() []fmCase {
 				arm: breakFileDir, at: at, discards: 1, want: notStored, wantErr: fmFileDir},
 		)
 	}
+
+	// A held value that verify rejects once must not be dropped while its
+	// token is unchanged: it is the token's only live value.
+	rejected := emulator.Fault{Status: 401,
+		Errors: []emulator.ErrorInfo{{Code: 1000, Message: "Invalid API Token"}}}
+	for _, point := range []string{"roll.held", "create.held"} {
+		only := StrategyRoll
+		if point == "create.held" {
+			only = StrategyRecreate
+		}
+		cases = append(cases,
+			fmCase{name: "held_value_rejected_once/" + point, only: only, crash: point,
+				afterRestart: inject("verify", rejected)},
+			fmCase{name: "held_value_rejected_once/expiring/" + point, only: only, crash: point,
+				expiring: true, afterRestart: inject("verify", rejected)},
+		)
+	}
+
+	cases = append(cases, fmCase{name: "held_value_token_deleted/create.held",
+		only: StrategyRecreate, crash: "create.held", afterRestart: deleteNewToken, commits: 2})
 
 	for _, point := range []string{"roll.begun", "roll.rolled", "roll.held", "target.written",
 		"roll.stored"} {
@@ -427,7 +464,12 @@ func runFaultCase(t *testing.T, strategy Strategy, kind fmSinkKind, c fmCase) {
 	var reports []*Report
 	for i := 0; i < fmSweeps && !settled; i++ {
 		h.clock.Advance(e.p.GracePeriod + time.Minute)
+		clearSecond := func() {}
+		if i == 0 && c.afterRestart != nil {
+			clearSecond = c.afterRestart(e)
+		}
 		rep := r.Sweep(ctx)
+		clearSecond()
 		reports = append(reports, rep)
 		settled = isSettled(h, rep)
 	}

@@ -127,10 +127,11 @@ func (r *Rotator) resolveRoll(ctx context.Context, a *Account, op InFlight, rep 
 }
 
 // replayValue writes a held value to the targets that lack it. The value is
-// verified first: one that Cloudflare rejects belongs to a token that was
-// rolled or deleted elsewhere, and storing it would overwrite a live value.
-// A value that verifies is written against the target's current state,
-// because it is the only live value of its token.
+// verified first. A rejected value whose token was deleted or changed since
+// is dropped, because storing it would overwrite a live value. Any other
+// rejected value is kept for the next sweep. A value that verifies is
+// written against the target's current state, because it is the only live
+// value of its token.
 func (r *Rotator) replayValue(ctx context.Context, u Unsaved) Replay {
 	res := Replay{Account: u.Account, TokenKey: u.TokenKey, TokenID: u.TokenID, What: "value",
 		Result: ResultNotStored}
@@ -143,19 +144,26 @@ func (r *Rotator) replayValue(ctx context.Context, u Unsaved) Replay {
 	}
 
 	if err := r.verify(ctx, a, u.Value); err != nil {
+		replaced, readErr := false, error(nil)
 		if tokenapi.IsUnauthorized(err) {
-			log.Error("held value no longer authenticates, so its token was rolled or deleted "+
-				"elsewhere; dropping it", "err", err)
-			if dropErr := r.journal.DropValue(u.ID); dropErr != nil {
-				log.Error("journal write failed", "err", dropErr)
+			replaced, readErr = r.heldTokenReplaced(ctx, a, u)
+		}
+		if !replaced {
+			if readErr != nil {
+				err = fmt.Errorf("%w; reading the token back also failed: %v", err, readErr)
 			}
-			res.Result = ResultFailed
-			res.Err = fmt.Errorf("held value of token %s no longer authenticates and was dropped: %w",
-				u.TokenID, err)
+			res.Err = fmt.Errorf("held value of token %s could not be verified, kept for the next "+
+				"sweep: %w", u.TokenID, err)
 			return res
 		}
-		res.Err = fmt.Errorf("held value of token %s could not be verified, kept for the next "+
-			"sweep: %w", u.TokenID, err)
+		log.Error("held value no longer authenticates, and its token was rolled or deleted "+
+			"elsewhere; dropping it", "err", err)
+		if dropErr := r.journal.DropValue(u.ID); dropErr != nil {
+			log.Error("journal write failed", "err", dropErr)
+		}
+		res.Result = ResultFailed
+		res.Err = fmt.Errorf("held value of token %s no longer authenticates and was dropped: %w",
+			u.TokenID, err)
 		return res
 	}
 
@@ -202,4 +210,24 @@ func (r *Rotator) replayValue(ctx context.Context, u Unsaved) Replay {
 	}
 	log.Info("held value stored in every target")
 	return res
+}
+
+// heldTokenReplaced reports whether the token of a held value was deleted,
+// or modified after the value was held, so the value can never work again.
+// Verify may reject a fresh value for a moment, so an unchanged token keeps
+// its held value.
+//
+// NOTE: a change within createSkew of the hold (someone rolling the token
+// by hand minutes after the daemon did) is taken for the daemon's own roll,
+// so that value is kept and reported at every sweep until a person acts.
+func (r *Rotator) heldTokenReplaced(ctx context.Context, a *Account, u Unsaved) (bool, error) {
+	tok, err := a.Client.Get(ctx, u.TokenID)
+	if tokenapi.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	modified, ok := tok.ModifiedOn.Time()
+	return ok && modified.After(u.RotatedAt.Add(createSkew)), nil
 }
