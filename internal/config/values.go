@@ -196,8 +196,10 @@ func (d *decoder) listenAddress(n *yaml.Node, path string) (string, bool) {
 		d.errorf(n, path, "%q is not HOST:PORT, as in 127.0.0.1:9464 or [::1]:9464", text)
 		return "", false
 	}
-	if number, err := strconv.Atoi(port); err != nil || number < 1 || number > 65535 {
-		d.errorf(n, path, "port %q must be a number from 1 to 65535", port)
+	// Port 0 asks the kernel for a free port, which tests and the demo use;
+	// the daemon logs the address it got.
+	if number, err := strconv.Atoi(port); err != nil || number < 0 || number > 65535 {
+		d.errorf(n, path, "port %q must be a number from 0 to 65535", port)
 		return "", false
 	}
 	return text, true

@@ -20,7 +20,7 @@ func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 
 // maxWait is the longest the scheduler waits without looking at the wall
 // clock again. Timers follow the monotonic clock, which stops while a host
-// is suspended, so a long timer would fire late after a resume; short steps
+// is suspended, so a long timer would fire late after a resume. Short steps
 // notice the new wall time within a minute.
 const maxWait = time.Minute
 

@@ -53,6 +53,12 @@ type Options struct {
 	// OnListen, when set, is called with the HTTP server's address once it
 	// accepts connections.
 	OnListen func(addr string)
+	// OnReload, when set, is called after each reload attempt with its
+	// outcome.
+	OnReload func(err error)
+	// OnWait, when set, is called with the next sweep time before the
+	// scheduler starts waiting for it.
+	OnWait func(next time.Time)
 }
 
 // Daemon is a running service. Its fields are guarded by mu unless noted.
@@ -77,9 +83,9 @@ type Daemon struct {
 }
 
 // Run loads the policy, starts the HTTP server and sweeps on schedule until
-// ctx ends. When ctx ends it stops scheduling, lets a sweep in flight
-// finish within shutdown_grace, then cancels it; every value already taken
-// from Cloudflare is in the journal by then.
+// ctx ends. Then it stops scheduling and lets a sweep in flight finish
+// within shutdown_grace before it cancels the sweep. Every value already
+// taken from Cloudflare is in the journal by then.
 func Run(ctx context.Context, opts Options) error {
 	d, err := start(opts)
 	if err != nil {
@@ -248,6 +254,9 @@ func (d *Daemon) loop(ctx, sweepCtx context.Context) {
 			next = next.Add(d.opts.Jitter(cfg.Jitter))
 		}
 		d.log.Debug("next sweep scheduled", "at", next)
+		if d.opts.OnWait != nil {
+			d.opts.OnWait(next)
+		}
 
 		waitCtx, cancelWait := context.WithCancel(ctx)
 		reloaded := make(chan struct{})
@@ -266,7 +275,11 @@ func (d *Daemon) loop(ctx, sweepCtx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-reloaded:
-			if d.reload(sweepCtx) {
+			err := d.reload(sweepCtx)
+			if d.opts.OnReload != nil {
+				d.opts.OnReload(err)
+			}
+			if err == nil {
 				d.sweep(sweepCtx, "reload")
 			}
 			continue
@@ -351,9 +364,9 @@ func (d *Daemon) logSweep(rep *rotator.Report, trigger string) {
 }
 
 // reload loads the policy again and swaps it in. On any error the running
-// policy stays, the error is logged and the reload metric says so. It
-// reports whether the new policy is in use.
-func (d *Daemon) reload(ctx context.Context) bool {
+// policy stays, the error is logged and returned, and the reload metric
+// records the failure.
+func (d *Daemon) reload(ctx context.Context) error {
 	d.notify("RELOADING=1")
 	defer d.notify("READY=1")
 	d.log.Info("reloading policy", "config", d.opts.ConfigPath)
@@ -366,7 +379,7 @@ func (d *Daemon) reload(ctx context.Context) bool {
 		d.metrics.SetConfigReload(false, d.clock.Now())
 		d.log.Error("policy reload failed; keeping the running policy", "config", d.opts.ConfigPath,
 			"err", err)
-		return false
+		return err
 	}
 
 	d.mu.Lock()
@@ -380,7 +393,7 @@ func (d *Daemon) reload(ctx context.Context) bool {
 	}
 	d.metrics.RetainSinks(sinkNames)
 	d.log.Info("policy reloaded", "tokens", len(next.Config.Tokens))
-	return true
+	return nil
 }
 
 func (d *Daemon) loadForReload(ctx context.Context, old *config.Config) (*app.App, error) {
