@@ -9,14 +9,16 @@ import (
 // manual clock; production uses the wall clock.
 type Clock interface {
 	Now() time.Time
-	// After returns a channel that receives once d has passed.
-	After(d time.Duration) <-chan time.Time
+	// At returns a channel that receives once the clock reaches t. Taking
+	// an instant rather than a duration means a clock that moves between
+	// Now and At cannot push the deadline back.
+	At(t time.Time) <-chan time.Time
 }
 
 type wallClock struct{}
 
-func (wallClock) Now() time.Time                         { return time.Now() }
-func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+func (wallClock) Now() time.Time                  { return time.Now() }
+func (wallClock) At(t time.Time) <-chan time.Time { return time.After(time.Until(t)) }
 
 // maxWait is the longest the scheduler waits without looking at the wall
 // clock again. Timers follow the monotonic clock, which stops while a host
@@ -28,14 +30,18 @@ const maxWait = time.Minute
 // whether t was reached.
 func waitUntil(ctx context.Context, clock Clock, t time.Time) bool {
 	for {
-		left := t.Sub(clock.Now())
-		if left <= 0 {
+		now := clock.Now()
+		if !now.Before(t) {
 			return true
+		}
+		step := t
+		if t.Sub(now) > maxWait {
+			step = now.Add(maxWait)
 		}
 		select {
 		case <-ctx.Done():
 			return false
-		case <-clock.After(min(left, maxWait)):
+		case <-clock.At(step):
 		}
 	}
 }

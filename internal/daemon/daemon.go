@@ -224,7 +224,7 @@ func (d *Daemon) serve(ctx context.Context) error {
 	d.log.Info("stopping: waiting for the sweep in flight", "grace", grace)
 	select {
 	case <-loopDone:
-	case <-d.clock.After(grace):
+	case <-d.clock.At(d.clock.Now().Add(grace)):
 		d.log.Warn("sweep did not finish within the shutdown grace period; cancelling it, values "+
 			"already taken from Cloudflare are in the journal", "grace", grace)
 		hardStop()

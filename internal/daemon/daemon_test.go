@@ -20,7 +20,7 @@ import (
 	"github.com/tokenrotator/tokenrotator/tokenapi/emulator/emulatortest"
 )
 
-// fakeClock is a manual clock whose After channels fire when the test
+// fakeClock is a manual clock whose At channels fire when the test
 // advances it.
 type fakeClock struct {
 	mu      sync.Mutex
@@ -39,15 +39,15 @@ func (c *fakeClock) Now() time.Time {
 	return c.now
 }
 
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+func (c *fakeClock) At(t time.Time) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ch := make(chan time.Time, 1)
-	if d <= 0 {
+	if !t.After(c.now) {
 		ch <- c.now
 		return ch
 	}
-	c.waiters = append(c.waiters, fakeWaiter{at: c.now.Add(d), ch: ch})
+	c.waiters = append(c.waiters, fakeWaiter{at: t, ch: ch})
 	return ch
 }
 
