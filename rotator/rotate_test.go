@@ -520,3 +520,40 @@ func tokenError(tr TokenReport) error {
 	}
 	return tr.Err
 }
+
+func TestRotateSelectsAccountScopedKey(t *testing.T) {
+	h := newHarness(t)
+	h.addToken("dns", harnessStart.Add(-time.Hour), time.Time{})
+	prod := h.policy("dns", StrategyRoll, TargetRef{Sink: "vault2", Path: "cf/dns"})
+	staging := h.policy("dns", StrategyRoll, TargetRef{Sink: "file", Path: "dns.json", Field: "token"})
+	staging.Account = "staging"
+	h.start(prod)
+	r, err := New(Options{
+		Accounts: []*Account{{Name: "prod", Client: h.client}, {Name: "staging", Client: h.client}},
+		Policies: []*Policy{prod, staging}, Sinks: h.sinks, Journal: h.journal,
+		Now: h.clock.Now, Sleep: h.sleep,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := r.Rotate(context.Background(), "dns", true); !errors.Is(err, ErrAmbiguousToken) {
+		t.Errorf("key in two accounts: error %v, want ErrAmbiguousToken", err)
+	} else if !strings.Contains(err.Error(), "prod/dns, staging/dns") {
+		t.Errorf("ambiguity error does not list the candidates: %v", err)
+	}
+	if rolls := h.countRequests("roll"); rolls != 0 {
+		t.Errorf("rolls after an ambiguous request = %d, want 0", rolls)
+	}
+
+	rep, err := r.Rotate(context.Background(), "prod/dns", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Tokens) != 1 || rep.Tokens[0].Decision.Policy != prod {
+		t.Fatalf("prod/dns rotated %d entries, want only the prod one", len(rep.Tokens))
+	}
+	if _, err := r.Rotate(context.Background(), "qa/dns", true); !errors.Is(err, ErrUnknownToken) {
+		t.Errorf("unknown account: error %v, want ErrUnknownToken", err)
+	}
+}

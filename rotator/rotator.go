@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tokenrotator/tokenrotator/sinks"
@@ -192,21 +193,43 @@ func (r *Rotator) Plan(ctx context.Context) *Report {
 	return rep
 }
 
-// ErrUnknownToken is returned by Rotate for a key no policy has.
+// ErrUnknownToken is returned by Rotate for a name no policy entry has.
 var ErrUnknownToken = errors.New("no such token in the policy")
 
-// Rotate rotates the token with the given key (or Cloudflare id) now, if
-// it is due or force is set. The journal is replayed first, so a token
-// with a value still owed to a sink is not rotated again.
-func (r *Rotator) Rotate(ctx context.Context, key string, force bool) (*Report, error) {
+// ErrAmbiguousToken is returned by Rotate for a key that several accounts
+// use; ACCOUNT/KEY selects one.
+var ErrAmbiguousToken = errors.New("token key is used in several accounts")
+
+// Rotate rotates one token now, if it is due or force is set. ref is the
+// token's key in the policy or its Cloudflare id, optionally prefixed with
+// the account name as ACCOUNT/KEY, which is needed when several accounts
+// use the same key. The journal is replayed first, so a token with a value
+// still owed to a sink is not rotated again.
+func (r *Rotator) Rotate(ctx context.Context, ref string, force bool) (*Report, error) {
+	account, key, scoped := strings.Cut(ref, "/")
+	if !scoped {
+		account, key = "", ref
+	}
 	var matched []*Policy
 	for _, p := range r.policies {
+		if account != "" && p.Account != account {
+			continue
+		}
 		if p.Key == key || (p.ID != "" && p.ID == key) {
 			matched = append(matched, p)
 		}
 	}
-	if len(matched) == 0 {
-		return nil, fmt.Errorf("rotate %q: %w; use the token's name or id as in the policy", key, ErrUnknownToken)
+	switch {
+	case len(matched) == 0:
+		return nil, fmt.Errorf("rotate %q: %w; use the token's name or id as in the policy, "+
+			"or ACCOUNT/NAME", ref, ErrUnknownToken)
+	case len(matched) > 1:
+		accounts := make([]string, len(matched))
+		for i, p := range matched {
+			accounts[i] = p.Account + "/" + p.Key
+		}
+		return nil, fmt.Errorf("rotate %q: %w (%s); name one as ACCOUNT/NAME", ref,
+			ErrAmbiguousToken, strings.Join(accounts, ", "))
 	}
 
 	rep := &Report{Started: r.now()}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -112,8 +113,13 @@ func newFlagSet(env *environment, name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(env.stderr, "Usage: tokenrotator %s %s\n\nFlags:\n", name, usage)
-		fs.PrintDefaults()
+		fmt.Fprintln(env.stderr, strings.TrimSpace("Usage: tokenrotator "+name+" "+usage))
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintln(env.stderr, "\nFlags:")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
 }
@@ -129,6 +135,27 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, stop bool) {
 		return exitUsage, true
 	}
 	return exitOK, false
+}
+
+// parseInterleaved parses args like parseFlags, but also accepts flags
+// after positional arguments, as in "rotate dns-edit --force". Everything
+// after "--" is positional. It returns the positional arguments.
+func parseInterleaved(fs *flag.FlagSet, args []string) (positional []string, code int, stop bool) {
+	var tail []string
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, tail = args[:i], args[i+1:]
+	}
+	for {
+		if code, stop := parseFlags(fs, args); stop {
+			return nil, code, true
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return append(positional, tail...), exitOK, false
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
 }
 
 func init() {

@@ -75,3 +75,55 @@ func TestVersionRejectsUnknownFlag(t *testing.T) {
 		t.Errorf("stderr does not name the flag:\n%s", stderr)
 	}
 }
+
+func TestParseInterleavedAcceptsFlagsAfterArguments(t *testing.T) {
+	tests := map[string]struct {
+		args       []string
+		positional []string
+		force      bool
+	}{
+		"flag first":          {[]string{"--force", "dns"}, []string{"dns"}, true},
+		"flag after":          {[]string{"dns", "--force"}, []string{"dns"}, true},
+		"no flag":             {[]string{"dns"}, []string{"dns"}, false},
+		"two arguments":       {[]string{"a", "--force", "b"}, []string{"a", "b"}, true},
+		"double dash":         {[]string{"--", "--force"}, []string{"--force"}, false},
+		"dash after argument": {[]string{"dns", "--", "-x"}, []string{"dns", "-x"}, false},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			env := &environment{stderr: io.Discard}
+			fs := newFlagSet(env, "rotate", "TOKEN")
+			force := fs.Bool("force", false, "")
+			positional, code, stop := parseInterleaved(fs, tt.args)
+			if stop {
+				t.Fatalf("parsing stopped with code %d", code)
+			}
+			if strings.Join(positional, " ") != strings.Join(tt.positional, " ") {
+				t.Errorf("positional = %q, want %q", positional, tt.positional)
+			}
+			if *force != tt.force {
+				t.Errorf("force = %v, want %v", *force, tt.force)
+			}
+		})
+	}
+}
+
+func TestVersionRejectsArgument(t *testing.T) {
+	code, _, stderr := runCLI(t, "version", "extra")
+	if code != exitUsage {
+		t.Errorf("exit code = %d, want %d", code, exitUsage)
+	}
+	if !strings.Contains(stderr, `unexpected argument "extra"`) {
+		t.Errorf("stderr = %q", stderr)
+	}
+}
+
+func TestUsageHasNoTrailingSpace(t *testing.T) {
+	_, _, stderr := runCLI(t, "version", "-h")
+	if !strings.HasPrefix(stderr, "Usage: tokenrotator version\n") {
+		t.Errorf("usage = %q", stderr)
+	}
+	if strings.Contains(stderr, "Flags:") {
+		t.Errorf("usage of a command without flags shows a Flags heading: %q", stderr)
+	}
+}

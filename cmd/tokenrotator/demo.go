@@ -78,7 +78,8 @@ tokens:
 // temporary directory and runs the daemon on it until Ctrl-C.
 func runDemo(ctx context.Context, env *environment, args []string) int {
 	fs := newFlagSet(env, "demo", "[--listen ADDR] [--keep]")
-	listen := fs.String("listen", "127.0.0.1:9464", "`address` of the metrics and health server")
+	listen := fs.String("listen", "127.0.0.1:9464",
+		"`address` of the metrics and health server; 127.0.0.1:0 picks a free port")
 	keep := fs.Bool("keep", false, "keep the temporary directory when the demo stops")
 	var logs logFlags
 	logs.register(fs)
@@ -112,7 +113,6 @@ func runDemo(ctx context.Context, env *environment, args []string) int {
 		return exitFailure
 	}
 
-	printDemoBanner(env.stdout, dir, configPath, api.url, *listen, *keep)
 	reload := env.reload
 	if reload == nil {
 		reload = reloadOnSIGHUP(ctx)
@@ -120,11 +120,15 @@ func runDemo(ctx context.Context, env *environment, args []string) int {
 	err = daemon.Run(ctx, daemon.Options{
 		ConfigPath: configPath, Version: buildVersion(), Logger: logger, Getenv: env.getenv,
 		Reload: reload,
+		OnListen: func(addr string) {
+			printDemoBanner(env.stdout, dir, configPath, api.url, addr, *keep)
+		},
 	})
 	if err != nil {
 		logger.Error("demo failed", "err", err)
 		if strings.Contains(err.Error(), "address already in use") {
-			fmt.Fprintf(env.stderr, "demo: %s is in use; pass --listen 127.0.0.1:0 or another port\n", *listen)
+			fmt.Fprintf(env.stderr, "demo: %s is in use; pass --listen 127.0.0.1:0 for a free port\n",
+				*listen)
 		}
 		return exitFailure
 	}

@@ -114,16 +114,18 @@ func runOnce(ctx context.Context, env *environment, args []string) int {
 
 // runRotate rotates one token now.
 func runRotate(ctx context.Context, env *environment, args []string) int {
-	fs := newFlagSet(env, "rotate", "[--config FILE] [--force] TOKEN")
+	fs := newFlagSet(env, "rotate", "[--config FILE] [--state-dir DIR] [--force] [ACCOUNT/]TOKEN")
 	var flags policyFlags
 	flags.register(fs)
 	flags.log.register(fs)
 	force := fs.Bool("force", false, "rotate even if the token is not due")
-	if code, stop := parseFlags(fs, args); stop {
+	tokens, code, stop := parseInterleaved(fs, args)
+	if stop {
 		return code
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(env.stderr, "rotate: name one token, by its key in the policy or its id")
+	if len(tokens) != 1 {
+		fmt.Fprintf(env.stderr, "rotate: name exactly one token (got %d), by its name or id in "+
+			"the policy, or as ACCOUNT/NAME\n", len(tokens))
 		return exitUsage
 	}
 	logger, err := flags.log.newLogger(env)
@@ -140,8 +142,8 @@ func runRotate(ctx context.Context, env *environment, args []string) int {
 
 	ctx, cancel := context.WithTimeout(ctx, a.Config.SweepTimeout)
 	defer cancel()
-	rep, err := a.Rotator.Rotate(ctx, fs.Arg(0), *force)
-	if errors.Is(err, rotator.ErrUnknownToken) {
+	rep, err := a.Rotator.Rotate(ctx, tokens[0], *force)
+	if errors.Is(err, rotator.ErrUnknownToken) || errors.Is(err, rotator.ErrAmbiguousToken) {
 		fmt.Fprintf(env.stderr, "rotate: %v\n", err)
 		return exitUsage
 	}
@@ -213,7 +215,8 @@ func dash(s string) string {
 // exits 2 when a token is in error, 1 with --detailed-exitcode when
 // rotations are pending, and 0 otherwise.
 func runPlan(ctx context.Context, env *environment, args []string) int {
-	fs := newFlagSet(env, "plan", "[--config FILE] [--output table|json] [--detailed-exitcode]")
+	fs := newFlagSet(env, "plan",
+		"[--config FILE] [--state-dir DIR] [--output table|json] [--detailed-exitcode]")
 	var flags policyFlags
 	flags.register(fs)
 	flags.log.register(fs)

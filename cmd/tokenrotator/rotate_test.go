@@ -286,7 +286,7 @@ func TestRotateForcesOneToken(t *testing.T) {
 	}
 
 	code, stdout, stderr := e.run("rotate", "--config", e.config, "--log-format", "json",
-		"--force", "dns-edit")
+		"dns-edit", "--force")
 	if code != exitOK {
 		t.Fatalf("exit code = %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}

@@ -33,6 +33,10 @@ func init() {
 			if code, stop := parseFlags(fs, args); stop {
 				return code
 			}
+			if fs.NArg() > 0 {
+				fmt.Fprintf(env.stderr, "version: unexpected argument %q\n", fs.Arg(0))
+				return exitUsage
+			}
 			fmt.Fprintf(env.stdout, "tokenrotator %s (%s, %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return exitOK
 		},

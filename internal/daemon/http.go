@@ -27,7 +27,7 @@ func (d *Daemon) handler() http.Handler {
 		}
 		writeText(w, http.StatusOK, "ready")
 	})
-	mux.HandleFunc("POST /v1/rotate/{token}", d.handleRotate)
+	mux.HandleFunc("POST /v1/rotate/{token...}", d.handleRotate)
 	return mux
 }
 
@@ -57,8 +57,9 @@ type rotateReply struct {
 }
 
 // handleRotate rotates one token on request: POST /v1/rotate/{token} with
-// "Authorization: Bearer <admin token>"; ?force=true rotates a token that
-// is not due. It is off unless the policy sets admin_token.
+// "Authorization: Bearer <admin token>", where {token} is the name or id in
+// the policy or ACCOUNT/NAME. ?force=true rotates a token that is not due.
+// It is off unless the policy sets admin_token.
 func (d *Daemon) handleRotate(w http.ResponseWriter, r *http.Request) {
 	admin := d.current().AdminToken
 	if admin.IsZero() {
@@ -82,6 +83,10 @@ func (d *Daemon) handleRotate(w http.ResponseWriter, r *http.Request) {
 	rep, err := d.rotateNow(r.Context(), key, force)
 	if errors.Is(err, rotator.ErrUnknownToken) {
 		writeJSON(w, http.StatusNotFound, rotateReply{Token: key, Error: err.Error()})
+		return
+	}
+	if errors.Is(err, rotator.ErrAmbiguousToken) {
+		writeJSON(w, http.StatusConflict, rotateReply{Token: key, Error: err.Error()})
 		return
 	}
 	if err != nil {
