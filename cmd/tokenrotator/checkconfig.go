@@ -35,23 +35,30 @@ func init() {
 type checkConfigFlags struct {
 	configPath  string
 	skipSecrets bool
+	online      bool
 }
 
 // runCheckConfig loads the policy, prints its resolved settings and the
 // next sweep times, and reads every secret it refers to. It returns
 // exitUsage when the file or a secret reference is invalid.
-func runCheckConfig(_ context.Context, env *environment, args []string) int {
-	fs := newFlagSet(env, "check-config", "[--config FILE] [--skip-secrets]")
+func runCheckConfig(ctx context.Context, env *environment, args []string) int {
+	fs := newFlagSet(env, "check-config", "[--config FILE] [--skip-secrets | --online]")
 	var flags checkConfigFlags
 	fs.StringVar(&flags.configPath, "config", defaultConfigPath, "policy `file` to check")
 	fs.BoolVar(&flags.skipSecrets, "skip-secrets", false,
 		"do not read the secrets the file refers to, to review a file away from its host")
+	fs.BoolVar(&flags.online, "online", false,
+		"also verify each management token with Cloudflare and resolve every token selector")
 	if code, stop := parseFlags(fs, args); stop {
 		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(env.stderr, "check-config: unexpected argument %q; "+
 			"pass the file with --config\n", fs.Arg(0))
+		return exitUsage
+	}
+	if flags.online && flags.skipSecrets {
+		fmt.Fprintln(env.stderr, "check-config: --online needs the secrets; drop --skip-secrets")
 		return exitUsage
 	}
 
@@ -71,6 +78,9 @@ func runCheckConfig(_ context.Context, env *environment, args []string) int {
 	if flags.skipSecrets {
 		fmt.Fprintln(env.stdout, "\nSecrets: not read (--skip-secrets).")
 	} else if !checkSecrets(env, cfg) {
+		code = exitUsage
+	}
+	if flags.online && code == exitOK && !checkOnline(ctx, env, cfg) {
 		code = exitUsage
 	}
 	return code

@@ -329,3 +329,46 @@ func TestOnceInvalidPolicyExitsTwo(t *testing.T) {
 		t.Errorf("stderr does not name the file:\n%s", stderr)
 	}
 }
+
+func TestCheckConfigOnlineResolvesTokens(t *testing.T) {
+	e := newPolicyEnv(t)
+	e.seed("dns-edit", time.Hour)
+
+	code, stdout, _ := e.run("check-config", "--config", e.config, "--online")
+	if code != exitUsage {
+		t.Errorf("exit code with a missing token = %d, want 2", code)
+	}
+	for _, want := range []string{"management token " + e.emu.TokenID + " is active",
+		"prod/dns-edit: token ", `prod/cache-purge: no token named "cache-purge"`} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+
+	e.seed("cache-purge", time.Hour)
+	if code, stdout, _ := e.run("check-config", "--config", e.config, "--online"); code != exitOK {
+		t.Errorf("exit code with every token present = %d, want 0:\n%s", code, stdout)
+	}
+
+	e.seed("cache-purge", time.Hour)
+	code, stdout, _ = e.run("check-config", "--config", e.config, "--online")
+	if code != exitUsage || !strings.Contains(stdout, `2 tokens are named "cache-purge"`) {
+		t.Errorf("duplicate name: exit %d, output:\n%s", code, stdout)
+	}
+
+	e.vars["CF_API_TOKEN"] = "cfat_" + strings.Repeat("x", 48)
+	code, stdout, _ = e.run("check-config", "--config", e.config, "--online")
+	if code != exitUsage || !strings.Contains(stdout, "management token check failed") {
+		t.Errorf("wrong management token: exit %d, output:\n%s", code, stdout)
+	}
+}
+
+func TestCheckConfigOfflineSendsNothing(t *testing.T) {
+	e := newPolicyEnv(t)
+	if code, stdout, stderr := e.run("check-config", "--config", e.config); code != exitOK {
+		t.Fatalf("exit code = %d\n%s\n%s", code, stdout, stderr)
+	}
+	if n := len(e.emu.Emulator.Requests()); n != 0 {
+		t.Errorf("offline check-config sent %d requests to the API", n)
+	}
+}
