@@ -52,6 +52,62 @@ func copyUnits(t *testing.T, dir, binary string) {
 	}
 }
 
+// unitSettings returns the settings of one section of a unit file in
+// deploy/systemd, each key with its values in file order.
+func unitSettings(t *testing.T, unit, section string) map[string][]string {
+	t.Helper()
+	settings := map[string][]string{}
+	current := ""
+	for _, line := range strings.Split(string(readFile(t, "deploy/systemd/"+unit)), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
+		case strings.HasPrefix(line, "["):
+			current = strings.Trim(line, "[]")
+		case current == section:
+			key, value, ok := strings.Cut(line, "=")
+			if !ok {
+				t.Fatalf("%s: line %q is not KEY=VALUE", unit, line)
+			}
+			settings[key] = append(settings[key], value)
+		}
+	}
+	return settings
+}
+
+// onlyValue returns the one value of key, failing the test when the key is
+// missing or repeated.
+func onlyValue(t *testing.T, unit string, settings map[string][]string, key string) string {
+	t.Helper()
+	values := settings[key]
+	if len(values) != 1 {
+		t.Errorf("%s: %s= is set %d times, want once", unit, key, len(values))
+		return ""
+	}
+	return values[0]
+}
+
+func TestSystemdUnitsHaveNoTODO(t *testing.T) {
+	for _, unit := range units {
+		if text := string(readFile(t, "deploy/systemd/"+unit)); strings.Contains(text, "TODO") {
+			t.Errorf("%s still has a TODO", unit)
+		}
+	}
+}
+
+func TestSystemdServiceReloads(t *testing.T) {
+	const unit = "tokenrotator.service"
+	service := unitSettings(t, unit, "Service")
+
+	if got := onlyValue(t, unit, service, "ExecReload"); got != "/bin/kill -HUP $MAINPID" {
+		t.Errorf("%s: ExecReload=%s, want /bin/kill -HUP $MAINPID: run reloads the policy "+
+			"on SIGHUP", unit, got)
+	}
+	if got := onlyValue(t, unit, service, "Type"); got != "notify" {
+		t.Errorf("%s: Type=%s, want notify: run sends READY=1 and RELOADING=1", unit, got)
+	}
+}
+
 func TestBinaryVersion(t *testing.T) {
 	dir := t.TempDir()
 	binary := buildBinary(t, dir, "v9.8.7-deploy")
