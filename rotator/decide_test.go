@@ -41,7 +41,7 @@ func basePolicy() *Policy {
 	}
 }
 
-func mustSchedule(t *testing.T, spec string) cron.Schedule {
+func mustSchedule(t testing.TB, spec string) cron.Schedule {
 	t.Helper()
 	s, err := cron.ParseStandard(spec)
 	if err != nil {

@@ -30,7 +30,7 @@ var harnessStart = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 // sink, and a state directory, all on one manual clock. Waits advance the
 // clock instead of sleeping.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	clock    *vaulttest.ManualClock
 	emu      *emulatortest.Env
 	vault    *vaulttest.Server
@@ -62,7 +62,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: vaulttest.NewManualClock(harnessStart), logs: &syncBuffer{}}
 	h.emu = emulatortest.Start(t, emulator.Options{Now: h.clock.Now})
