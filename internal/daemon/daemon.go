@@ -333,8 +333,11 @@ func (d *Daemon) sweep(ctx context.Context, trigger string) {
 // logSweep logs one summary line per sweep. Each token's outcome was
 // logged by the rotator when it happened.
 func (d *Daemon) logSweep(rep *rotator.Report, trigger string) {
-	var rotated, failed, due int
+	var rotated, failed, due, idle int
 	for _, t := range rep.Tokens {
+		if t.Decision.Idle {
+			idle++
+		}
 		switch {
 		case t.Result == rotator.ResultSuccess:
 			rotated++
@@ -354,7 +357,7 @@ func (d *Daemon) logSweep(rep *rotator.Report, trigger string) {
 		d.log.Error("journal work failed", "err", err)
 	}
 	attrs := []any{"trigger", trigger, "tokens", len(rep.Tokens), "due", due, "rotated", rotated,
-		"failed", failed, "unsaved_values", rep.Unsaved, "pending_revocations", rep.RevocationsPending,
+		"failed", failed, "idle", idle, "unsaved_values", rep.Unsaved, "pending_revocations", rep.RevocationsPending,
 		"duration", rep.Finished.Sub(rep.Started).Round(time.Millisecond)}
 	if rep.OK() {
 		d.log.Info("sweep finished", attrs...)

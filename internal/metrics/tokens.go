@@ -10,7 +10,7 @@ import (
 
 // TokenLabels identifies the series of one managed token.
 type TokenLabels struct {
-	// Account is the Cloudflare account id.
+	// Account is the account's name in the policy file.
 	Account string
 	// Token is the key of the token in the policy file.
 	Token string
