@@ -3,11 +3,15 @@ package deploy
 import (
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tokenrotator/tokenrotator/internal/config"
 )
 
 // buildFlags are the go build flags of the Dockerfile. TestDockerfile checks
@@ -105,6 +109,65 @@ func TestSystemdServiceReloads(t *testing.T) {
 	}
 	if got := onlyValue(t, unit, service, "Type"); got != "notify" {
 		t.Errorf("%s: Type=%s, want notify: run sends READY=1 and RELOADING=1", unit, got)
+	}
+}
+
+// createdDirectories returns the directories that systemd creates writable
+// for a unit: those of RuntimeDirectory= below /run and StateDirectory=
+// below /var/lib.
+func createdDirectories(service map[string][]string) []string {
+	var dirs []string
+	for key, root := range map[string]string{"RuntimeDirectory": "/run", "StateDirectory": "/var/lib"} {
+		for _, value := range service[key] {
+			for _, name := range strings.Fields(value) {
+				dirs = append(dirs, path.Join(root, name))
+			}
+		}
+	}
+	return dirs
+}
+
+// TestSystemdFileSinkDirectories checks that both services create every file
+// sink directory of config.example.yaml, writable under ProtectSystem=strict
+// and kept after the service stops. The file sink does not create its
+// directory.
+func TestSystemdFileSinkDirectories(t *testing.T) {
+	cfg, err := config.Load("config.example.yaml", readFile(t, "config.example.yaml"))
+	if err != nil {
+		t.Fatalf("config.example.yaml does not load:\n%v", err)
+	}
+	var sinkDirs []string
+	for _, sink := range cfg.Sinks {
+		if sink.File != nil {
+			sinkDirs = append(sinkDirs, sink.File.Dir)
+		}
+	}
+	if len(sinkDirs) == 0 {
+		t.Fatal("config.example.yaml has no file sink to check")
+	}
+
+	for _, unit := range []string{"tokenrotator.service", "tokenrotator-once.service"} {
+		service := unitSettings(t, unit, "Service")
+		if got := onlyValue(t, unit, service, "ProtectSystem"); got != "strict" {
+			t.Errorf("%s: ProtectSystem=%s, want strict", unit, got)
+		}
+		if got := onlyValue(t, unit, service, "RuntimeDirectoryPreserve"); got != "yes" {
+			t.Errorf("%s: RuntimeDirectoryPreserve=%s, want yes, so the files outlive "+
+				"the service", unit, got)
+		}
+		if got := onlyValue(t, unit, service, "RuntimeDirectoryMode"); got != "0700" {
+			t.Errorf("%s: RuntimeDirectoryMode=%s, want 0700", unit, got)
+		}
+		if got := onlyValue(t, unit, service, "User"); got != "tokenrotator" {
+			t.Errorf("%s: User=%s, want tokenrotator, so both units own the same files", unit, got)
+		}
+		created := createdDirectories(service)
+		for _, dir := range sinkDirs {
+			if !slices.Contains(created, dir) {
+				t.Errorf("%s does not create the file sink directory %s of "+
+					"config.example.yaml (it creates %v)", unit, dir, created)
+			}
+		}
 	}
 }
 
