@@ -171,6 +171,28 @@ func TestSystemdFileSinkDirectories(t *testing.T) {
 	}
 }
 
+// TestSystemdUnitsShareStateDirectory checks that the daemon and the timer's
+// one-shot run use the journal in the same state directory, the one systemd
+// creates, whatever state_dir the policy sets.
+func TestSystemdUnitsShareStateDirectory(t *testing.T) {
+	const stateFlag = "--state-dir ${STATE_DIRECTORY}"
+
+	for unit, command := range map[string]string{"tokenrotator.service": "run",
+		"tokenrotator-once.service": "once"} {
+		service := unitSettings(t, unit, "Service")
+		execStart := strings.Fields(onlyValue(t, unit, service, "ExecStart"))
+		if len(execStart) < 2 || execStart[1] != command {
+			t.Errorf("%s: ExecStart=%s, want the %s command", unit, execStart, command)
+		}
+		if !strings.Contains(strings.Join(execStart, " "), stateFlag) {
+			t.Errorf("%s: ExecStart=%s lacks %s", unit, execStart, stateFlag)
+		}
+		if got := onlyValue(t, unit, service, "StateDirectory"); got != "tokenrotator" {
+			t.Errorf("%s: StateDirectory=%s, want tokenrotator", unit, got)
+		}
+	}
+}
+
 func TestBinaryVersion(t *testing.T) {
 	dir := t.TempDir()
 	binary := buildBinary(t, dir, "v9.8.7-deploy")
