@@ -2,9 +2,11 @@ package deploy
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -85,11 +87,16 @@ func loadManifests(t *testing.T) map[string]object {
 func TestKubernetesManifestKinds(t *testing.T) {
 	manifests := loadManifests(t)
 
-	for _, kind := range []string{"Deployment", "ServiceAccount", "ConfigMap", "Secret",
+	for _, kind := range []string{"Deployment", "ServiceAccount", "ConfigMap",
 		"Service", "ServiceMonitor", "Kustomization"} {
 		if _, ok := manifests[kind]; !ok {
 			t.Errorf("no %s manifest", kind)
 		}
+	}
+	// kubectl apply -k would replace the real Secret with a committed one.
+	if _, ok := manifests["Secret"]; ok {
+		t.Error("deploy/kubernetes has a Secret manifest; the kustomization generates it " +
+			"from the git-ignored file management-token")
 	}
 	kustomization := manifests["Kustomization"]
 	for _, resource := range kustomization.get("resources").([]any) {
@@ -163,8 +170,10 @@ func TestKubernetesDeployment(t *testing.T) {
 	if got := volumes["config"].str("configMap", "name"); got != manifests["ConfigMap"].str("metadata", "name") {
 		t.Errorf("volume config uses ConfigMap %q, want the ConfigMap manifest's name", got)
 	}
-	if got := volumes["management-token"].str("secret", "secretName"); got != manifests["Secret"].str("metadata", "name") {
-		t.Errorf("volume management-token uses Secret %q, want the Secret manifest's name", got)
+	generated := managementTokenGenerator(t, manifests["Kustomization"])
+	if got := volumes["management-token"].str("secret", "secretName"); got != generated.str("name") {
+		t.Errorf("volume management-token uses Secret %q, want the generated Secret %q",
+			got, generated.str("name"))
 	}
 	mountedAt := map[string]string{}
 	for _, m := range sidecar.list("volumeMounts") {
@@ -226,5 +235,138 @@ func TestKubernetesPolicyLoads(t *testing.T) {
 	}
 	if !strings.HasPrefix(cfg.StateDir, "/var/lib/tokenrotator") {
 		t.Errorf("state_dir = %q, want the mounted state volume", cfg.StateDir)
+	}
+}
+
+// managementTokenGenerator returns the kustomization's only secretGenerator
+// entry.
+func managementTokenGenerator(t *testing.T, kustomization object) object {
+	t.Helper()
+	generators := kustomization.list("secretGenerator")
+	if len(generators) != 1 {
+		t.Fatalf("kustomization has %d secretGenerator entries, want 1 for the management token",
+			len(generators))
+	}
+	return generators[0]
+}
+
+// TestKubernetesManagementTokenSecret checks that the management token
+// Secret is generated from a git-ignored local file. The policy must read
+// the file that this Secret's key becomes in the Deployment's mount.
+func TestKubernetesManagementTokenSecret(t *testing.T) {
+	manifests := loadManifests(t)
+	generator := managementTokenGenerator(t, manifests["Kustomization"])
+
+	files, _ := generator.get("files").([]any)
+	if len(files) != 1 {
+		t.Fatalf("secretGenerator files = %v, want one KEY=FILE entry", files)
+	}
+	key, source, ok := strings.Cut(files[0].(string), "=")
+	if !ok {
+		t.Fatalf("secretGenerator file %q is not KEY=FILE", files[0])
+	}
+	if strings.Contains(source, "/") {
+		t.Errorf("secretGenerator reads %q, want a file next to kustomization.yaml", source)
+	}
+	ignored := strings.Split(string(readFile(t, "deploy/kubernetes/.gitignore")), "\n")
+	if !slices.Contains(ignored, "/"+source) {
+		t.Errorf("deploy/kubernetes/.gitignore does not list /%s, so the token could be committed",
+			source)
+	}
+
+	var sidecar object
+	for _, c := range object(manifests["Deployment"].get("spec", "template", "spec").(map[string]any)).list("initContainers") {
+		if c.str("name") == "tokenrotator" {
+			sidecar = c
+		}
+	}
+	var mountPath string
+	for _, m := range sidecar.list("volumeMounts") {
+		if m.str("name") == "management-token" {
+			mountPath = m.str("mountPath")
+		}
+	}
+	cfg, err := config.Load("configmap config.yaml", []byte(manifests["ConfigMap"].str("data", "config.yaml")))
+	if err != nil {
+		t.Fatalf("the ConfigMap's policy does not load:\n%v", err)
+	}
+	want := filepath.Join(mountPath, key)
+	for _, account := range cfg.Accounts {
+		ref := account.APIToken
+		if ref.Source != config.SecretFromFile || ref.Name != want {
+			t.Errorf("account %s reads its management token from %s, want the file %s of "+
+				"the generated Secret", account.Name, ref, want)
+		}
+	}
+}
+
+// TestKubectlKustomize builds the kustomization with kubectl. Without the
+// token file the build must fail, so an apply never sends a placeholder.
+// With it, the Deployment must mount the generated Secret.
+func TestKubectlKustomize(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skipf("kubectl not found, so the kustomization is not built: %v", err)
+	}
+	// Copy only the manifests, never a real token file in the checkout.
+	dir := t.TempDir()
+	manifests, err := filepath.Glob(filepath.Join(repoRoot(t), "deploy", "kubernetes", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, manifest := range manifests {
+		data, err := os.ReadFile(manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(manifest)), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const source = "management-token"
+
+	cmd := exec.CommandContext(t.Context(), kubectl, "kustomize", dir)
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Errorf("kubectl kustomize succeeded without the file %s:\n%s", source, out)
+	}
+
+	const token = "test-management-token-value"
+	if err := os.WriteFile(filepath.Join(dir, source), []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	decoder := yaml.NewDecoder(strings.NewReader(run(t, dir, kubectl, "kustomize", dir)))
+	var secretName, mounted, data string
+	for {
+		var doc map[string]any
+		err := decoder.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("parse kubectl kustomize output: %v", err)
+		}
+		built := object(doc)
+		switch built.str("kind") {
+		case "Secret":
+			secretName = built.str("metadata", "name")
+			data = built.str("data", "cloudflare-management-token")
+		case "Deployment":
+			for _, v := range object(built.get("spec", "template", "spec").(map[string]any)).list("volumes") {
+				if v.str("name") == "management-token" {
+					mounted = v.str("secret", "secretName")
+				}
+			}
+		}
+	}
+
+	if !strings.HasPrefix(secretName, "tokenrotator-management-token-") {
+		t.Errorf("generated Secret name = %q, want tokenrotator-management-token-HASH", secretName)
+	}
+	if mounted != secretName {
+		t.Errorf("Deployment mounts Secret %q, want the generated %q", mounted, secretName)
+	}
+	if want := base64.StdEncoding.EncodeToString([]byte(token + "\n")); data != want {
+		t.Errorf("Secret data cloudflare-management-token = %q, want the file's content %q",
+			data, want)
 	}
 }
