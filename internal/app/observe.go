@@ -33,6 +33,17 @@ func (a *App) observeAttempt(at tokenapi.Attempt) {
 // keeps firing for a token that is not managed any more. A plan reports
 // no rotation results, so only the token state changes.
 func (a *App) Record(rep *rotator.Report) {
+	a.record(rep, true)
+}
+
+// RecordPartial exports a report that covers only some of the policy's
+// tokens, such as an on-demand rotation, without dropping the series of
+// the tokens it leaves out.
+func (a *App) RecordPartial(rep *rotator.Report) {
+	a.record(rep, false)
+}
+
+func (a *App) record(rep *rotator.Report, complete bool) {
 	m := a.metrics
 	if m == nil {
 		return
@@ -43,7 +54,7 @@ func (a *App) Record(rep *rotator.Report) {
 		m.SetToken(labels, state)
 		keep = append(keep, labels)
 
-		if t.Result != "" {
+		if t.Result != "" && t.Decision.Action != rotator.ActionDisableIdle {
 			p := t.Decision.Policy
 			m.ObserveRotation(p.Account, p.Key, string(p.Strategy), metrics.RotationResult(t.Result),
 				t.Duration)
@@ -57,7 +68,9 @@ func (a *App) Record(rep *rotator.Report) {
 			m.ObserveSinkWrite(w.Target.Sink, metrics.SinkResult(w.Result))
 		}
 	}
-	m.RetainTokens(keep)
+	if complete {
+		m.RetainTokens(keep)
+	}
 	m.SetSecretsUnsaved(rep.Unsaved)
 	m.SetRevocations(rep.RevocationsPending, rep.RevocationsOverdue)
 }

@@ -435,7 +435,7 @@ func (d *Daemon) rotateNow(ctx context.Context, key string, force bool) (*rotato
 	if err != nil {
 		return nil, err
 	}
-	a.Record(rep)
+	a.RecordPartial(rep)
 	return rep, nil
 }
 

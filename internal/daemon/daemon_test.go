@@ -593,9 +593,12 @@ func TestDaemonAdminRotation(t *testing.T) {
 	if code, _ := post("/v1/rotate/nope", "admin-secret-value"); code != http.StatusNotFound {
 		t.Errorf("unknown token: %d, want 404", code)
 	}
-	code, body := post("/v1/rotate/dns-edit?force=true", "admin-secret-value")
+	code, body := post("/v1/rotate/prod/dns-edit?force=true", "admin-secret-value")
 	if code != http.StatusOK || !strings.Contains(body, `"result":"success"`) {
 		t.Errorf("forced rotation: %d %s", code, body)
+	}
+	if _, metrics := get(t, "http://"+addr+"/metrics"); !strings.Contains(metrics, `token="cache-purge"`) {
+		t.Error("an on-demand rotation of dns-edit dropped the series of cache-purge")
 	}
 	state, _ := e.emu.Emulator.Token(e.emu.AccountID, dns.ID)
 	if state.Value == dns.Value {

@@ -35,11 +35,12 @@ const (
 	ReasonAPIError       ErrorReason = "api_error"
 	ReasonSinkError      ErrorReason = "sink_error"
 	ReasonUnsavedSecret  ErrorReason = "unsaved_secret"
+	ReasonPolicyError    ErrorReason = "policy_error"
 )
 
 var errorReasons = []ErrorReason{
 	ReasonNotFound, ReasonAmbiguous, ReasonDisabled, ReasonUnusableStatus,
-	ReasonBadTimestamp, ReasonAPIError, ReasonSinkError, ReasonUnsavedSecret,
+	ReasonBadTimestamp, ReasonAPIError, ReasonSinkError, ReasonUnsavedSecret, ReasonPolicyError,
 }
 
 // RotationResult is the value of the result label of tokenrotator_rotations_total.
