@@ -92,6 +92,10 @@ const (
 	ReasonExpired  Reason = "token has expired"
 	ReasonStatus   Reason = "token status is not usable"
 	ReasonForced   Reason = "rotation requested"
+	// ReasonTargetEmpty is a target that holds no value although the daemon
+	// rotated the token before: a file under /run after a reboot, or a
+	// target added to the policy since.
+	ReasonTargetEmpty Reason = "a target holds no value"
 	// ReasonLostValue is a roll whose reply was lost after it took effect:
 	// no one holds the current value, so the token is rolled again.
 	ReasonLostValue Reason = "the value of an earlier roll was lost"
@@ -149,6 +153,10 @@ type Records struct {
 	Revoking []string
 	// Unsaved is true while a value of this token waits in the journal.
 	Unsaved bool
+	// EmptyTargets lists the targets that hold no value although the
+	// journal records an earlier rotation of the token by the daemon. Only
+	// a new value can fill them, because no one else has the current one.
+	EmptyTargets []TargetRef
 	// Force requests a rotation now, whatever the schedule.
 	Force bool
 }
@@ -258,6 +266,9 @@ func Decide(p *Policy, obs Observed, rec Records, now time.Time) Decision {
 				d.Reasons = append(d.Reasons, ReasonSchedule)
 			}
 		}
+	}
+	if len(rec.EmptyTargets) > 0 {
+		d.Reasons = append(d.Reasons, ReasonTargetEmpty)
 	}
 	if rec.Force {
 		d.Reasons = append(d.Reasons, ReasonForced)

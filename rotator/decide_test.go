@@ -289,6 +289,13 @@ func TestDecideTable(t *testing.T) {
 			action: ActionReportIdle,
 		},
 		{
+			name:    "empty target after an earlier rotation",
+			tokens:  []string{`{"id":"` + tokenA + `","name":"dns","status":"active","modified_on":"2026-06-01T00:00:00Z"}`},
+			records: Records{EmptyTargets: []TargetRef{{Sink: "file", Path: "dns.env"}}},
+			action:  ActionRotate,
+			reasons: []Reason{ReasonTargetEmpty},
+		},
+		{
 			name:    "forced rotation of healthy token",
 			tokens:  []string{`{"id":"` + tokenA + `","name":"dns","status":"active","modified_on":"2026-06-01T00:00:00Z"}`},
 			records: Records{Force: true},

@@ -124,7 +124,8 @@ func (r *Rotator) selectTokens(ctx context.Context, v *view, listed []tokenapi.T
 func (r *Rotator) readRecords(ctx context.Context, v *view) {
 	p := v.policy
 	rec := &v.records
-	if last, ok := r.journal.LastRotation(p.Account, p.Key); ok {
+	last, rotatedBefore := r.journal.LastRotation(p.Account, p.Key)
+	if rotatedBefore {
 		rec.LastRotation = &last
 	}
 	for _, rev := range r.journal.Revocations() {
@@ -144,6 +145,9 @@ func (r *Rotator) readRecords(ctx context.Context, v *view) {
 			continue
 		}
 		v.stored[t] = st
+		if !st.Exists && rotatedBefore {
+			rec.EmptyTargets = append(rec.EmptyTargets, t)
+		}
 		if st.TokenID != "" && st.RotatedAt.After(newest.RotatedAt) {
 			newest = st
 		}

@@ -3,6 +3,9 @@ package rotator
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -555,5 +558,45 @@ func TestRotateSelectsAccountScopedKey(t *testing.T) {
 	}
 	if _, err := r.Rotate(context.Background(), "qa/dns", true); !errors.Is(err, ErrUnknownToken) {
 		t.Errorf("unknown account: error %v, want ErrUnknownToken", err)
+	}
+}
+
+func TestEmptyTargetAfterRotationIsFilledAgain(t *testing.T) {
+	h := newHarness(t)
+	h.addToken("dns", due, time.Time{})
+	p := h.policy("dns", StrategyRoll, TargetRef{Sink: "vault2", Path: "cf/dns"},
+		TargetRef{Sink: "file", Path: "dns.json", Field: "token"})
+	r := h.start(p)
+	r.Sweep(context.Background())
+
+	// A file under /run is gone after a reboot; no one else has the value.
+	if err := os.Remove(filepath.Join(h.fileDir, "dns.json")); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Hour)
+	rep := r.Sweep(context.Background())
+
+	tr := rep.Tokens[0]
+	if tr.Result != ResultSuccess || !slices.Equal(tr.Decision.Reasons, []Reason{ReasonTargetEmpty}) {
+		t.Fatalf("result %s reasons %v, want a rotation for the empty target", tr.Result, tr.Decision.Reasons)
+	}
+	if rolls := h.countRequests("roll"); rolls != 2 {
+		t.Errorf("rolls = %d, want 2", rolls)
+	}
+	h.checkInvariants(p)
+}
+
+func TestEmptyTargetWithoutEarlierRotationIsLeftAlone(t *testing.T) {
+	h := newHarness(t)
+	h.addToken("dns", harnessStart.Add(-time.Hour), time.Time{})
+	p := h.policy("dns", StrategyRoll, TargetRef{Sink: "file", Path: "dns.json", Field: "token"})
+	r := h.start(p)
+
+	// The daemon never stored this token, so consumers may use the current
+	// value from elsewhere: rolling it now would break them.
+	rep := r.Sweep(context.Background())
+	if rep.Tokens[0].Decision.Due() {
+		t.Errorf("decision = %s, want no rotation of a token the daemon never stored",
+			rep.Tokens[0].Decision.Action)
 	}
 }
