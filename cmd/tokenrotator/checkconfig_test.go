@@ -70,7 +70,7 @@ func TestCheckConfigExample(t *testing.T) {
 		"vault-prod: teams/platform/secret/cloudflare/dns-edit, field token",
 		"local-raw: /run/tokenrotator/raw/staging-dns-edit\n",
 		"auth approle at approle (role_id inline, " +
-			"secret_id from {file: /run/secrets/vault-secret-id})",
+			"secret_id from {credential: vault-secret-id})",
 		"Secrets: not read (--skip-secrets).",
 	} {
 		if !strings.Contains(stdout, want) {
@@ -105,16 +105,14 @@ func TestCheckConfigSweepTimesInZone(t *testing.T) {
 func TestCheckConfigResolvesSecrets(t *testing.T) {
 	dir := t.TempDir()
 	credentials := t.TempDir()
-	writeTestFile(t, credentials, "admin-token", sentinelSecret+"-admin\n")
-	writeTestFile(t, credentials, "cf-prod", sentinelSecret+"\n")
-	secretID := writeTestFile(t, dir, "vault-secret-id", sentinelSecret+"-vault\n")
+	writeTestFile(t, credentials, "cloudflare-management-token", sentinelSecret+"\n")
+	writeTestFile(t, credentials, "vault-secret-id", sentinelSecret+"-vault\n")
 
 	data, err := os.ReadFile(exampleConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.Replace(string(data), "/run/secrets/vault-secret-id", secretID, 1)
-	path := writeTestFile(t, dir, "config.yaml", text)
+	path := writeTestFile(t, dir, "config.yaml", string(data))
 	vars := map[string]string{
 		"CREDENTIALS_DIRECTORY": credentials,
 		"CF_API_TOKEN_STAGING":  sentinelSecret + "-staging",
@@ -124,7 +122,7 @@ func TestCheckConfigResolvesSecrets(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit code = %d, want %d; stderr:\n%s", code, exitOK, stderr)
 	}
-	if !strings.Contains(stdout, "Secrets: all 4 references are readable.") {
+	if !strings.Contains(stdout, "Secrets: all 3 references are readable.") {
 		t.Errorf("stdout does not report the secrets as readable:\n%s", stdout)
 	}
 	if strings.Contains(stdout+stderr, "sentinel") {
