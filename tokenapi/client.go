@@ -31,8 +31,9 @@ const (
 var idPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // RetryPolicy configures the retries of requests that are safe to repeat
-// (GET, DELETE and the update PUT). Create and roll are never retried.
-// Zero fields take the defaults.
+// (GET, DELETE and the update PUT). Create and roll are retried only after
+// a 429, which refuses a request before it is handled. Zero fields take the
+// defaults.
 type RetryPolicy struct {
 	// MaxAttempts is the number of attempts including the first; 1
 	// disables retries. Default 4.

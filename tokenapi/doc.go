@@ -28,7 +28,8 @@
 // first three are true only for a real Cloudflare envelope, so an HTML 502
 // page is never "not found".
 //
-// Create and Roll are never retried. When their reply is lost (a transport
+// Create and Roll are retried only after a 429, which the rate limiter sends
+// before the request is handled. When their reply is lost (a transport
 // failure after the request was sent, a timeout, a 5xx or 408 reply, or a
 // 2xx body that cannot be read) the error matches ErrOutcomeUnknown through
 // errors.Is and is an *OutcomeUnknownError carrying the cause: the token

@@ -280,10 +280,12 @@ func TestMalformedReplies(t *testing.T) {
 				writeJSON(w, 429, `{"success":false,"errors":[{"code":10100,
 					"message":"More than 1200 requests per 300 seconds"}],"result":null}`)
 			},
-			op:           rollOp,
-			wantStatus:   429,
-			wantCodes:    []int{10100},
-			wantAttempts: 1,
+			op:         rollOp,
+			wantStatus: 429,
+			wantCodes:  []int{10100},
+			// A 429 refuses the request before it is handled, so even a
+			// roll is sent again after the wait, up to the attempt limit.
+			wantAttempts: 4,
 		},
 		{
 			name: "dropped connection on roll",
@@ -635,5 +637,34 @@ func TestSecretsNeverInErrors(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestRollRetriedAfterRateLimit(t *testing.T) {
+	const newValue = "cfat_NEWVALUEnewvalueNEWVALUEnewvalue012345678"
+	var srv *server
+	srv = startServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if srv.hits.Load() == 1 {
+			w.Header().Set("Retry-After", "15")
+			writeJSON(w, 429, `{"success":false,"errors":[{"code":971,"message":"rate limited"}],"result":null}`)
+			return
+		}
+		writeJSON(w, 200, `{"success":true,"errors":[],"messages":[],"result":"`+newValue+`"}`)
+	})
+	clock := newFakeClock()
+	client := newClient(t, srv.URL, clock)
+
+	value, err := client.Roll(context.Background(), testTokenID)
+	if err != nil {
+		t.Fatalf("Roll after one 429: %v", err)
+	}
+	if value.Reveal() != newValue {
+		t.Error("Roll returned another value than the second reply's")
+	}
+	if got := srv.hits.Load(); got != 2 {
+		t.Errorf("server got %d requests, want 2", got)
+	}
+	if waits := clock.Sleeps(); len(waits) != 1 || waits[0] != 15*time.Second {
+		t.Errorf("waits = %v, want one of 15s from Retry-After", waits)
 	}
 }

@@ -74,9 +74,9 @@ func checkTokenID(id string) error {
 }
 
 // Create creates a token from def and returns it with its Value, which
-// Cloudflare never returns again. Create is never retried. When its reply
-// is lost the error matches ErrOutcomeUnknown, so the caller must look for
-// a new token with that name before creating another.
+// Cloudflare never returns again. Create is retried only after a 429. When
+// its reply is lost the error matches ErrOutcomeUnknown, so the caller must
+// look for a new token with that name before creating another.
 func (c *Client) Create(ctx context.Context, def Definition) (Token, error) {
 	if err := def.Validate(); err != nil {
 		return Token{}, fmt.Errorf("create token %q: invalid definition: %w", def.Name, err)
@@ -356,7 +356,7 @@ func (c *Client) Delete(ctx context.Context, tokenID string) error {
 
 // Roll issues a new value for a token and returns it; the previous value
 // stops working at once, and the id, policies and expiry stay. Roll is
-// never retried. When its reply is lost the error matches
+// retried only after a 429. When its reply is lost the error matches
 // ErrOutcomeUnknown, so the caller must compare modified_on before rolling
 // again.
 func (c *Client) Roll(ctx context.Context, tokenID string) (Secret, error) {

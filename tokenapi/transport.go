@@ -83,7 +83,11 @@ func (c *Client) send(ctx context.Context, k call) (*envelope, error) {
 			return env, nil
 		}
 
-		if !k.repeatable {
+		// A 429 is a refusal before the request is handled, so even create
+		// and roll may be sent again after the wait the server asks for.
+		// NOTE: Cloudflare does not document this; it holds for the rate
+		// limiter, which answers before the API processes the request.
+		if !k.repeatable && !IsRateLimited(err) {
 			if k.outcomeMatters && outcomeUnknown(ctx, err, wrote) {
 				return nil, &OutcomeUnknownError{
 					Method: k.method, Endpoint: k.endpoint, TokenID: k.tokenID, Cause: err,
