@@ -92,6 +92,9 @@ const (
 	ReasonExpired  Reason = "token has expired"
 	ReasonStatus   Reason = "token status is not usable"
 	ReasonForced   Reason = "rotation requested"
+	// ReasonRollOwed is a token whose expiry was extended but whose roll
+	// then failed.
+	ReasonRollOwed Reason = "the roll after its extension failed"
 	// ReasonTargetEmpty is a target that holds no value although the daemon
 	// rotated the token before: a file under /run after a reboot, or a
 	// target added to the policy since.
@@ -157,6 +160,9 @@ type Records struct {
 	// journal records an earlier rotation of the token by the daemon. Only
 	// a new value can fill them, because no one else has the current one.
 	EmptyTargets []TargetRef
+	// RollOwed is true when the token's expiry was extended but the roll
+	// that should have followed failed.
+	RollOwed bool
 	// Force requests a rotation now, whatever the schedule.
 	Force bool
 }
@@ -269,6 +275,9 @@ func Decide(p *Policy, obs Observed, rec Records, now time.Time) Decision {
 	}
 	if len(rec.EmptyTargets) > 0 {
 		d.Reasons = append(d.Reasons, ReasonTargetEmpty)
+	}
+	if rec.RollOwed {
+		d.Reasons = append(d.Reasons, ReasonRollOwed)
 	}
 	if rec.Force {
 		d.Reasons = append(d.Reasons, ReasonForced)

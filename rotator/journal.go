@@ -108,6 +108,15 @@ type Rotation struct {
 	ModifiedOn *time.Time `json:"modified_on,omitempty"`
 }
 
+// OwedRoll is a token that still needs the roll that was to follow its
+// expiry extension.
+type OwedRoll struct {
+	Account  string    `json:"account"`
+	TokenKey string    `json:"token_key"`
+	TokenID  string    `json:"token_id"`
+	Since    time.Time `json:"since"`
+}
+
 // journalState is the on-disk form of the journal.
 type journalState struct {
 	Version     int             `json:"version"`
@@ -115,7 +124,11 @@ type journalState struct {
 	Revocations []Revocation    `json:"revocations"`
 	InFlight    []InFlight      `json:"in_flight"`
 	Rotations   []Rotation      `json:"rotations"`
-	Sequence    uint64          `json:"sequence"`
+	// RollsOwed lists tokens whose expiry was extended but whose roll then
+	// failed. The extension makes them look fresh, so only this record
+	// keeps them due.
+	RollsOwed []OwedRoll `json:"rolls_owed,omitempty"`
+	Sequence  uint64     `json:"sequence"`
 }
 
 // unsavedOnDisk carries the secret value in clear text. It exists only
@@ -273,6 +286,7 @@ func cloneState(st journalState) journalState {
 	out.Revocations = slices.Clone(st.Revocations)
 	out.InFlight = slices.Clone(st.InFlight)
 	out.Rotations = slices.Clone(st.Rotations)
+	out.RollsOwed = slices.Clone(st.RollsOwed)
 	return out
 }
 
@@ -450,14 +464,43 @@ func (j *Journal) InFlight() []InFlight {
 }
 
 // RecordRotation stores the daemon's record of a finished rotation,
-// replacing the earlier record of the same token.
+// replacing the earlier record of the same token, and clears a roll the
+// token owed.
 func (j *Journal) RecordRotation(r Rotation) error {
 	return j.update(func(st *journalState) {
 		st.Rotations = slices.DeleteFunc(st.Rotations, func(old Rotation) bool {
 			return old.Account == r.Account && old.TokenKey == r.TokenKey
 		})
 		st.Rotations = append(st.Rotations, r)
+		st.RollsOwed = slices.DeleteFunc(st.RollsOwed, func(o OwedRoll) bool {
+			return o.Account == r.Account && o.TokenKey == r.TokenKey
+		})
 	})
+}
+
+// OweRoll records that a token was extended but not rolled, so it stays due
+// until a rotation is recorded.
+func (j *Journal) OweRoll(o OwedRoll) error {
+	return j.update(func(st *journalState) {
+		for _, old := range st.RollsOwed {
+			if old.Account == o.Account && old.TokenKey == o.TokenKey {
+				return
+			}
+		}
+		st.RollsOwed = append(st.RollsOwed, o)
+	})
+}
+
+// RollOwed reports whether the token owes the roll after an extension.
+func (j *Journal) RollOwed(account, tokenKey string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, o := range j.state.RollsOwed {
+		if o.Account == account && o.TokenKey == tokenKey {
+			return true
+		}
+	}
+	return false
 }
 
 // LastRotation returns the daemon's record of the last rotation of a token.

@@ -134,6 +134,7 @@ func (r *Rotator) readRecords(ctx context.Context, v *view) {
 		}
 	}
 	rec.Unsaved = r.journal.HasUnsaved(p.Account, p.Key)
+	rec.RollOwed = r.journal.RollOwed(p.Account, p.Key)
 
 	var newest sinks.Stored
 	for _, t := range p.Targets {

@@ -29,6 +29,15 @@ func (r *Rotator) roll(ctx context.Context, v *view, tr *TokenReport, extend boo
 
 	value, heldID, err := r.rollAndHold(ctx, v.account, p, tok)
 	if err != nil {
+		if extend {
+			// The new expiry makes the token look fresh, so without this
+			// record it would never get the roll it was due.
+			owed := OwedRoll{Account: p.Account, TokenKey: p.Key, TokenID: tok.ID, Since: r.now().UTC()}
+			if jerr := r.journal.OweRoll(owed); jerr != nil {
+				r.log.Error("journal write failed; the token may not be rolled until it is due "+
+					"again", "token", p.Key, "token_id", tok.ID, "err", jerr)
+			}
+		}
 		return err
 	}
 	tr.NewTokenID = tok.ID
@@ -93,20 +102,20 @@ func (r *Rotator) rollAndHold(ctx context.Context, a *Account, p *Policy, tok to
 		}
 		if !errors.Is(err, tokenapi.ErrOutcomeUnknown) {
 			r.endOp(opID)
-			return tokenapi.Secret{}, "", fmt.Errorf("roll token %s: %w", tok.ID, err)
+			return tokenapi.Secret{}, "", err
 		}
 
 		after, moved, readErr := r.rolledSince(ctx, a, tok.ID, before)
 		if readErr != nil {
 			// The operation stays in the journal and is resolved by the
 			// next sweep, before the token can be rolled again.
-			return tokenapi.Secret{}, "", fmt.Errorf("roll token %s: %w; reading the token back "+
-				"also failed: %v", tok.ID, err, readErr)
+			return tokenapi.Secret{}, "", fmt.Errorf("%w; reading the token back also failed: %v",
+				err, readErr)
 		}
 		if !moved {
 			r.endOp(opID)
-			return tokenapi.Secret{}, "", fmt.Errorf("roll token %s: %w; the token was read back "+
-				"and did not change", tok.ID, err)
+			return tokenapi.Secret{}, "", fmt.Errorf("%w; the token was read back and did not change",
+				err)
 		}
 		if attempt >= maxRollAttempts {
 			// The operation stays in the journal, so the next sweep finds

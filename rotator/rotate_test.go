@@ -600,3 +600,35 @@ func TestEmptyTargetWithoutEarlierRotationIsLeftAlone(t *testing.T) {
 			rep.Tokens[0].Decision.Action)
 	}
 }
+
+func TestRollFailureAfterExtendStaysDue(t *testing.T) {
+	h := newHarness(t)
+	tok := h.addToken("dns", harnessStart.Add(-24*time.Hour), harnessStart.Add(3*24*time.Hour))
+	p := h.policy("dns", StrategyRoll, TargetRef{Sink: "file", Path: "dns.json", Field: "token"})
+	r := h.start(p)
+	remove := h.emu.Emulator.InjectFault(emulator.Fault{Endpoint: "roll", Status: 403,
+		Errors: []emulator.ErrorInfo{{Code: 10000, Message: "Authentication error"}}})
+
+	rep := r.Sweep(context.Background())
+	if rep.Tokens[0].Result != ResultFailed {
+		t.Fatalf("result = %s, want failed", rep.Tokens[0].Result)
+	}
+	state, _ := h.emu.Emulator.Token(h.emu.AccountID, tok.ID)
+	if state.ExpiresOn.Equal(harnessStart.Add(3 * 24 * time.Hour)) {
+		t.Fatal("the expiry was not extended before the roll")
+	}
+
+	// The extension makes the token look fresh, yet it still owes its roll.
+	remove()
+	h.clock.Advance(time.Hour)
+	rep = r.Sweep(context.Background())
+	tr := rep.Tokens[0]
+	if tr.Result != ResultSuccess || !slices.Contains(tr.Decision.Reasons, ReasonRollOwed) {
+		t.Fatalf("second sweep: result %s reasons %v, want the owed roll", tr.Result, tr.Decision.Reasons)
+	}
+	h.clock.Advance(time.Hour)
+	if rep := r.Sweep(context.Background()); rep.Tokens[0].Decision.Due() {
+		t.Error("the token is still due after its owed roll")
+	}
+	h.checkInvariants(p)
+}
