@@ -244,9 +244,11 @@ func runPlan(ctx context.Context, env *environment, args []string) int {
 		return exitUsage
 	}
 
-	a, code := loadApp(env, "plan", &flags, logger, true)
+	a, _ := loadApp(env, "plan", &flags, logger, true)
 	if a == nil {
-		return code
+		// Exit 1 means "rotations pending" for plan, so every failure to
+		// start is 2.
+		return exitUsage
 	}
 	defer a.Close()
 
@@ -254,6 +256,8 @@ func runPlan(ctx context.Context, env *environment, args []string) int {
 	defer cancel()
 	rep := a.Rotator.Plan(ctx)
 	rows := planRows(rep)
+	summary := planSummary{Unsaved: rep.Unsaved, RevocationsPending: rep.RevocationsPending,
+		RevocationsOverdue: rep.RevocationsOverdue}
 	if *output == "json" {
 		enc := json.NewEncoder(env.stdout)
 		enc.SetIndent("", "  ")
@@ -262,7 +266,7 @@ func runPlan(ctx context.Context, env *environment, args []string) int {
 			return exitFailure
 		}
 	} else {
-		printPlan(env.stdout, rows)
+		printPlan(env.stdout, rows, summary)
 	}
 
 	for _, r := range rows {
@@ -336,7 +340,12 @@ func timeOrNil(t time.Time) *time.Time {
 	return &utc
 }
 
-func printPlan(w io.Writer, rows []planRow) {
+// planSummary is what the journal owes, shown under the plan table.
+type planSummary struct {
+	Unsaved, RevocationsPending, RevocationsOverdue int
+}
+
+func printPlan(w io.Writer, rows []planRow, owed planSummary) {
 	tw := newTable(w)
 	fmt.Fprintln(tw, "ACCOUNT\tTOKEN\tID\tSTATUS\tEXPIRES ON\tLAST USED\tLAST ROTATED\tDECISION\tNEXT DUE\tREASONS")
 	pending := 0
@@ -345,8 +354,13 @@ func printPlan(w io.Writer, rows []planRow) {
 		if r.Idle {
 			reasons = strings.TrimPrefix(reasons+", idle", ", ")
 		}
+		never := "never"
+		if r.Status == "" {
+			// The token was not read, so its times are unknown.
+			never = "-"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Account, r.Token, dash(r.ID),
-			dash(r.Status), planTime(r.ExpiresOn, "never"), planTime(r.LastUsedOn, "never"),
+			dash(r.Status), planTime(r.ExpiresOn, never), planTime(r.LastUsedOn, never),
 			planTime(r.LastRotated, "unknown"), r.Decision, planTime(r.NextDue, "-"), dash(reasons))
 		if r.Decision != string(rotator.ActionNone) && r.Decision != string(rotator.ActionError) &&
 			r.Decision != string(rotator.ActionReportIdle) {
@@ -360,6 +374,9 @@ func printPlan(w io.Writer, rows []planRow) {
 		}
 	}
 	fmt.Fprintf(w, "\n%s to rotate or disable, %d in error.\n", plural(pending, "token"), countErrors(rows))
+	fmt.Fprintf(w, "Journal: %s unsaved, %s pending (%d overdue).\n",
+		plural(owed.Unsaved, "value"), plural(owed.RevocationsPending, "revocation"),
+		owed.RevocationsOverdue)
 }
 
 func countErrors(rows []planRow) int {

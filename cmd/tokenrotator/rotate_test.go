@@ -372,3 +372,31 @@ func TestCheckConfigOfflineSendsNothing(t *testing.T) {
 		t.Errorf("offline check-config sent %d requests to the API", n)
 	}
 }
+
+func TestPlanCorruptJournalExitsTwo(t *testing.T) {
+	e := newPolicyEnv(t)
+	e.seed("dns-edit", time.Hour)
+	e.seed("cache-purge", time.Hour)
+	if err := os.MkdirAll(e.stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeTestFile(t, e.stateDir, "journal.json", "{garbage")
+
+	code, _, stderr := e.run("plan", "--config", e.config, "--detailed-exitcode")
+	if code != exitUsage {
+		t.Errorf("exit code = %d, want 2 (1 would read as rotations pending)", code)
+	}
+	if !strings.Contains(stderr, "not valid JSON") {
+		t.Errorf("stderr does not explain the journal problem:\n%s", stderr)
+	}
+}
+
+func TestRunMissingPolicyExitsTwo(t *testing.T) {
+	code, _, stderr := runCLI(t, "run", "--config", filepath.Join(t.TempDir(), "absent.yaml"))
+	if code != exitUsage {
+		t.Errorf("exit code = %d, want 2", code)
+	}
+	if !strings.Contains(stderr, "--config") {
+		t.Errorf("stderr does not point at --config:\n%s", stderr)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/tokenrotator/tokenrotator/internal/config"
@@ -55,6 +57,9 @@ func runDaemon(ctx context.Context, env *environment, args []string) int {
 	switch {
 	case errors.As(err, &errs):
 		printConfigErrors(env.stderr, "run", "cannot start", err)
+		return exitUsage
+	case errors.Is(err, iofs.ErrNotExist) && strings.Contains(err.Error(), flags.configPath):
+		fmt.Fprintf(env.stderr, "run: %v; pass the policy file with --config\n", err)
 		return exitUsage
 	case err != nil:
 		logger.Error("tokenrotator cannot start", "err", err)
