@@ -264,7 +264,9 @@ func (r *Rotator) evaluate(v *view, force bool) TokenReport {
 	rec := v.records
 	rec.Force = force
 	d := Decide(v.policy, v.observed, rec, r.now())
-	if d.Err == nil && v.readErr != nil && d.Action.Mutates() {
+	if d.Err == nil && v.readErr != nil {
+		// A target that cannot be read now cannot take a value either, so
+		// say so before the token is due, in plan too.
 		d = d.fail(ErrSink, v.readErr)
 	}
 	return TokenReport{Decision: d}

@@ -400,3 +400,20 @@ func TestRunMissingPolicyExitsTwo(t *testing.T) {
 		t.Errorf("stderr does not point at --config:\n%s", stderr)
 	}
 }
+
+func TestPlanReportsMissingSinkDirectory(t *testing.T) {
+	e := newPolicyEnv(t)
+	e.seed("dns-edit", time.Hour)
+	e.seed("cache-purge", time.Hour)
+	if err := os.Remove(e.fileDir); err != nil {
+		t.Fatal(err)
+	}
+
+	code, stdout, _ := e.run("plan", "--config", e.config)
+	if code != exitUsage {
+		t.Errorf("exit code = %d, want 2", code)
+	}
+	if !strings.Contains(stdout, "create the directory or fix dir") {
+		t.Errorf("plan does not report the missing sink directory:\n%s", stdout)
+	}
+}
