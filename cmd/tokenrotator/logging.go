@@ -38,12 +38,26 @@ func newLogger(w io.Writer, format string, level slog.Level, terminal bool) (*sl
 		if terminal {
 			return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly})), nil
 		}
-		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
+		return newJSONLogger(w, level), nil
 	case "text":
 		return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.RFC3339,
 			NoColor: true})), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
+		return newJSONLogger(w, level), nil
 	}
 	return nil, fmt.Errorf("invalid --log-format %q: use auto, text or json", format)
+}
+
+// newJSONLogger logs JSON lines with durations as Go duration strings
+// ("1.5s") instead of integer nanoseconds.
+func newJSONLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				return slog.String(a.Key, a.Value.Duration().String())
+			}
+			return a
+		},
+	}))
 }

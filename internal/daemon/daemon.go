@@ -76,6 +76,10 @@ type Daemon struct {
 	mu  sync.Mutex
 	app *app.App
 
+	// idle holds the account/key of the tokens the last sweep found idle,
+	// so each change is logged once. Only the sweep goroutine uses it.
+	idle map[string]bool
+
 	ready        atomic.Bool
 	lastSweepOK  atomic.Bool
 	sweptOnce    atomic.Bool
@@ -221,7 +225,11 @@ func (d *Daemon) serve(ctx context.Context) error {
 	d.ready.Store(false)
 	d.notify("STOPPING=1")
 	grace := d.current().Config.ShutdownGrace
-	d.log.Info("stopping: waiting for the sweep in flight", "grace", grace)
+	if d.sweepRunning.Load() {
+		d.log.Info("stopping: waiting for the sweep in flight", "grace", grace)
+	} else {
+		d.log.Info("stopping")
+	}
 	select {
 	case <-loopDone:
 	case <-d.clock.At(d.clock.Now().Add(grace)):
@@ -334,9 +342,11 @@ func (d *Daemon) sweep(ctx context.Context, trigger string) {
 // logged by the rotator when it happened.
 func (d *Daemon) logSweep(rep *rotator.Report, trigger string) {
 	var rotated, failed, due, idle int
+	nowIdle := map[string]bool{}
 	for _, t := range rep.Tokens {
 		if t.Decision.Idle {
 			idle++
+			d.logIdle(t, nowIdle)
 		}
 		switch {
 		case t.Result == rotator.ResultSuccess:
@@ -353,6 +363,12 @@ func (d *Daemon) logSweep(rep *rotator.Report, trigger string) {
 			due++
 		}
 	}
+	for key := range d.idle {
+		if !nowIdle[key] {
+			d.log.Info("token is no longer idle", "token", key)
+		}
+	}
+	d.idle = nowIdle
 	for _, err := range rep.Errors {
 		d.log.Error("journal work failed", "err", err)
 	}
@@ -364,6 +380,23 @@ func (d *Daemon) logSweep(rep *rotator.Report, trigger string) {
 		return
 	}
 	d.log.Warn("sweep finished with problems", attrs...)
+}
+
+// logIdle logs a token that has become idle since the last sweep, once.
+func (d *Daemon) logIdle(t rotator.TokenReport, nowIdle map[string]bool) {
+	p := t.Decision.Policy
+	key := p.Account + "/" + p.Key
+	nowIdle[key] = true
+	if d.idle[key] {
+		return
+	}
+	attrs := []any{"account", p.Account, "token", p.Key,
+		"idle_for", config.FormatDuration(t.Decision.IdleFor.Round(time.Hour)),
+		"last_used", t.Decision.LastUsed, "idle_action", p.IdleAction}
+	if t.Decision.Token != nil {
+		attrs = append(attrs, "token_id", t.Decision.Token.ID)
+	}
+	d.log.Info("token is idle", attrs...)
 }
 
 // reload loads the policy again and swaps it in. On any error the running
