@@ -134,7 +134,7 @@ func (r *Rotator) createAndHold(ctx context.Context, v *view, def tokenapi.Defin
 
 // cleanupCreate deletes every token a create whose reply was lost may have
 // made: tokens of that name that did not exist before the create, were
-// issued after it started, and hold no value the journal knows.
+// issued after it started, and have no value held in the journal.
 func (r *Rotator) cleanupCreate(ctx context.Context, a *Account, op InFlight) error {
 	tokens, err := r.listAll(ctx, a)
 	if err != nil {
@@ -167,7 +167,7 @@ func (r *Rotator) cleanupCreate(ctx context.Context, a *Account, op InFlight) er
 
 // storedNowhere reports whether no target holds the new token's value. A
 // write whose reply was lost may still have landed, so every failed target
-// is read back; one that cannot be read counts as possibly stored.
+// is read back. A target that cannot be read counts as possibly stored.
 func (r *Rotator) storedNowhere(ctx context.Context, p *Policy, created tokenapi.Token,
 	writes []SinkWrite) bool {
 	for _, w := range writes {

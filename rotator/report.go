@@ -15,8 +15,8 @@ const (
 	ResultSuccess Result = "success"
 	ResultFailed  Result = "failed"
 	// ResultNotStored means the token has a new value that Cloudflare
-	// accepts, but some target does not have it yet; it waits in the
-	// journal and is retried.
+	// accepts, but some target does not have it yet. The value waits in
+	// the journal and is retried.
 	ResultNotStored Result = "rotated_not_stored"
 	// ResultOldTokenLive means the replacement is stored, but deleting the
 	// replaced token failed; the deletion is retried.
@@ -39,7 +39,7 @@ const (
 	SinkDenied   = "denied"
 )
 
-// TokenReport is what a sweep decided and did for one managed token.
+// TokenReport is the decision and outcome of a sweep for one managed token.
 type TokenReport struct {
 	Decision Decision
 	// Result is empty when the decision needed no action.

@@ -266,7 +266,7 @@ func (r *Rotator) evaluate(v *view, force bool) TokenReport {
 	d := Decide(v.policy, v.observed, rec, r.now())
 	if d.Err == nil && v.readErr != nil {
 		// A target that cannot be read now cannot take a value either, so
-		// say so before the token is due, in plan too.
+		// the token is reported before it is due, in plan too.
 		d = d.fail(ErrSink, v.readErr)
 	}
 	return TokenReport{Decision: d}
