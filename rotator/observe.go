@@ -73,7 +73,7 @@ func (r *Rotator) listAll(ctx context.Context, a *Account) ([]tokenapi.Token, er
 }
 
 // selectTokens fills v.observed with the tokens the entry may refer to. A
-// token the daemon knows by id but that is missing from the list is looked
+// token the daemon has a record of but that is missing from the list is looked
 // up by id, because expired tokens drop out of the list.
 func (r *Rotator) selectTokens(ctx context.Context, v *view, listed []tokenapi.Token) {
 	p := v.policy

@@ -44,7 +44,7 @@ func (r *Rotator) resolveOp(ctx context.Context, op InFlight, rep *Report) {
 	switch op.Kind {
 	case OpUpdate:
 		// An update re-sends the whole definition, so the next decision
-		// sees whichever state it left.
+		// works from whichever state it left.
 		r.endOp(op.ID)
 	case OpCreate:
 		if err := r.cleanupCreate(ctx, a, op); err != nil {

@@ -46,7 +46,7 @@ func (r *Rotator) revokeNow(ctx context.Context, a *Account, rev Revocation) err
 }
 
 // deleteRecorded deletes a token that is recorded for deletion. A 404
-// counts as done: the token is gone, whoever deleted it.
+// counts as done, because the token is gone either way.
 func (r *Rotator) deleteRecorded(ctx context.Context, a *Account, rev Revocation) error {
 	if err := r.journal.CountRevocationAttempt(rev.Account, rev.TokenID); err != nil {
 		r.log.Error("journal write failed", "token_id", rev.TokenID, "err", err)

@@ -151,7 +151,7 @@ func (r *Rotator) rolledSince(ctx context.Context, a *Account, tokenID string, b
 
 // hold writes a fresh value to the journal with every target pending, and
 // ends the operation opID in the same write. It returns the journal id of
-// the value, or "" when the journal could not be written; the caller then
+// the value, or "" when the journal could not be written. The caller then
 // still writes the value to the targets, which is the best left to do.
 func (r *Rotator) hold(p *Policy, tok tokenapi.Token, value tokenapi.Secret, opID string,
 	thenRevoke *Revocation) string {

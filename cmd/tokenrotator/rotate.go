@@ -340,7 +340,7 @@ func timeOrNil(t time.Time) *time.Time {
 	return &utc
 }
 
-// planSummary is what the journal owes, shown under the plan table.
+// planSummary counts the journal's unfinished work, shown under the plan table.
 type planSummary struct {
 	Unsaved, RevocationsPending, RevocationsOverdue int
 }
