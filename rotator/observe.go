@@ -64,7 +64,15 @@ func (r *Rotator) observe(ctx context.Context, policies []*Policy) []*view {
 func (r *Rotator) listAll(ctx context.Context, a *Account) ([]tokenapi.Token, error) {
 	var out []tokenapi.Token
 	for tok, err := range a.Client.List(ctx, tokenapi.ListOptions{IncludeExpired: true}) {
-		if err != nil {
+		switch {
+		case tokenapi.IsUnauthorized(err):
+			return nil, fmt.Errorf("list tokens of account %s (%s): %w; the management token is "+
+				"not valid: check the account's api_token", a.Name, a.Client.AccountID(), err)
+		case tokenapi.IsForbidden(err):
+			return nil, fmt.Errorf("list tokens of account %s (%s): %w; check the account's id and "+
+				"that its management token has Account API Tokens Write on that account",
+				a.Name, a.Client.AccountID(), err)
+		case err != nil:
 			return nil, fmt.Errorf("list tokens of account %s: %w", a.Name, err)
 		}
 		out = append(out, tok)

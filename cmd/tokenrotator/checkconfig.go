@@ -105,8 +105,8 @@ func checkSecrets(env *environment, cfg *config.Config) bool {
 	resolver := config.Resolver{Getenv: env.getenv, ReadFile: os.ReadFile}
 	_, err := resolver.ResolveAll(cfg)
 	if err == nil {
-		fmt.Fprintf(env.stdout, "\nSecrets: all %d references are readable.\n",
-			countSecretRefs(cfg))
+		fmt.Fprintf(env.stdout, "\nSecrets: %s readable.\n",
+			plural(countSecretRefs(cfg), "reference"))
 		return true
 	}
 	printConfigErrors(env.stderr, "check-config", "secrets of "+cfg.File+" cannot be read", err)
@@ -142,12 +142,18 @@ func printConfigReport(w io.Writer, cfg *config.Config, now time.Time) {
 	fmt.Fprintln(w, "\nDaemon")
 	table := newTable(w)
 	fmt.Fprintf(table, "  schedule\t%s (zone %s)\n", cfg.Schedule.Text, cfg.Schedule.Location)
-	for i, next := range cfg.Schedule.NextN(now, sweepPreviewCount) {
+	fires := cfg.Schedule.NextN(now, sweepPreviewCount)
+	for i, next := range fires {
 		label := ""
 		if i == 0 {
 			label = "next sweeps"
 		}
-		fmt.Fprintf(table, "  %s\t%s\n", label, formatFireTime(next))
+		text := formatFireTime(next)
+		if len(fires) > 1 && fires[1].Sub(fires[0]) < time.Minute {
+			// Sweeps less than a minute apart need the seconds to differ.
+			text = next.Format("2006-01-02 15:04:05 MST")
+		}
+		fmt.Fprintf(table, "  %s\t%s\n", label, text)
 	}
 	fmt.Fprintf(table, "  sweep_timeout\t%s\n", config.FormatDuration(cfg.SweepTimeout))
 	fmt.Fprintf(table, "  jitter\t%s\n", config.FormatDuration(cfg.Jitter))

@@ -122,7 +122,7 @@ func TestCheckConfigResolvesSecrets(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit code = %d, want %d; stderr:\n%s", code, exitOK, stderr)
 	}
-	if !strings.Contains(stdout, "Secrets: all 3 references are readable.") {
+	if !strings.Contains(stdout, "Secrets: 3 references readable.") {
 		t.Errorf("stdout does not report the secrets as readable:\n%s", stdout)
 	}
 	if strings.Contains(stdout+stderr, "sentinel") {
@@ -247,5 +247,25 @@ func TestCheckConfigRejectsArguments(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "pass the file with --config") {
 		t.Errorf("stderr does not explain the flag:\n%s", stderr)
+	}
+}
+
+func TestCheckConfigShowsSecondsForFastSchedules(t *testing.T) {
+	data, err := os.ReadFile(exampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), `schedule: "CRON_TZ=UTC */15 * * * *"`, `schedule: "@every 10s"`, 1)
+	text = strings.Replace(text, "jitter: 30s", "jitter: 0s", 1)
+	path := writeTestFile(t, t.TempDir(), "config.yaml", text)
+
+	code, stdout, stderr := runCheckConfigCLI(t, nil, "--config", path, "--skip-secrets")
+	if code != exitOK {
+		t.Fatalf("exit code = %d; stderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{"23:50:10", "23:50:20", "23:50:30"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("next sweeps lack %s:\n%s", want, stdout)
+		}
 	}
 }

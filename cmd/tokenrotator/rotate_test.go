@@ -417,3 +417,27 @@ func TestPlanReportsMissingSinkDirectory(t *testing.T) {
 		t.Errorf("plan does not report the missing sink directory:\n%s", stdout)
 	}
 }
+
+func TestPlanWrongAccountNamesFix(t *testing.T) {
+	e := newPolicyEnv(t)
+	other, err := e.emu.Emulator.AddAccount("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.config, []byte(strings.Replace(string(policy), e.emu.AccountID, other, 1)),
+		0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, stdout, _ := e.run("plan", "--config", e.config)
+	if code != exitUsage {
+		t.Errorf("exit code = %d, want 2", code)
+	}
+	if !strings.Contains(stdout, "check the account's id") || !strings.Contains(stdout, other) {
+		t.Errorf("plan does not name the account id and the fix:\n%s", stdout)
+	}
+}

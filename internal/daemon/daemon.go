@@ -439,7 +439,8 @@ func (d *Daemon) loadForReload(ctx context.Context, old *config.Config) (*app.Ap
 	}
 	if d.opts.StateDir == "" && cfg.StateDir != old.StateDir {
 		return nil, fmt.Errorf("state_dir changed from %s to %s; a running daemon keeps its "+
-			"state directory, so restart it to move the journal", old.StateDir, cfg.StateDir)
+			"state directory: stop it, move the journal files to the new directory, and start "+
+			"it again", old.StateDir, cfg.StateDir)
 	}
 	if d.opts.Listen == "" && cfg.Listen != old.Listen {
 		d.log.Warn("listen changed; the new address takes effect at the next restart",
