@@ -22,8 +22,8 @@ func lockDir(dir string) (*os.File, error) {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("lock state directory: %s is in use by another tokenrotator; "+
-				"while a daemon runs, use plan (which needs no lock) or POST /v1/rotate/{token}, "+
-				"or stop the daemon first", dir)
+				"while a daemon runs, use plan (which needs no lock) or, with admin_token set, "+
+				"POST /v1/rotate/{token}; or stop the daemon first", dir)
 		}
 		return nil, fmt.Errorf("lock state directory %s: %w", dir, err)
 	}

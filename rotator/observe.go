@@ -154,7 +154,8 @@ func (r *Rotator) readRecords(ctx context.Context, v *view) {
 			continue
 		}
 		v.stored[t] = st
-		if !st.Exists && rotatedBefore {
+		// An emptied file or a removed field leaves no value either.
+		if (!st.Exists || st.Value.IsZero()) && rotatedBefore {
 			rec.EmptyTargets = append(rec.EmptyTargets, t)
 		}
 		if st.TokenID != "" && st.RotatedAt.After(newest.RotatedAt) {

@@ -632,3 +632,43 @@ func TestRollFailureAfterExtendStaysDue(t *testing.T) {
 	}
 	h.checkInvariants(p)
 }
+
+func TestEmptiedTargetIsFilledAgain(t *testing.T) {
+	h := newHarness(t)
+	h.addToken("dns", due, time.Time{})
+	p := h.policy("dns", StrategyRoll, TargetRef{Sink: "file", Path: "dns.json", Field: "token"})
+	r := h.start(p)
+	r.Sweep(context.Background())
+
+	// The file is still there, but its field is gone.
+	if err := os.WriteFile(filepath.Join(h.fileDir, "dns.json"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Hour)
+	rep := r.Sweep(context.Background())
+
+	if tr := rep.Tokens[0]; !slices.Contains(tr.Decision.Reasons, ReasonTargetEmpty) {
+		t.Fatalf("reasons = %v, want the empty target", tr.Decision.Reasons)
+	}
+	h.checkInvariants(p)
+}
+
+func TestRotateKeyWithSlashIsAmbiguous(t *testing.T) {
+	h := newHarness(t)
+	h.addToken("fresh", harnessStart.Add(-time.Hour), time.Time{})
+	h.addToken("prod/fresh", harnessStart.Add(-time.Hour), time.Time{})
+	plain := h.policy("fresh", StrategyRoll, TargetRef{Sink: "file", Path: "a.json", Field: "token"})
+	slashed := h.policy("prod/fresh", StrategyRoll, TargetRef{Sink: "file", Path: "b.json", Field: "token"})
+	r := h.start(plain, slashed)
+
+	if _, err := r.Rotate(context.Background(), "prod/fresh", true); !errors.Is(err, ErrAmbiguousToken) {
+		t.Errorf("error = %v, want ErrAmbiguousToken for a name that also reads as ACCOUNT/NAME", err)
+	}
+	rep, err := r.Rotate(context.Background(), "prod/prod/fresh", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Tokens[0].Decision.Policy != slashed {
+		t.Errorf("prod/prod/fresh rotated %s, want the token named prod/fresh", rep.Tokens[0].Decision.Policy.Key)
+	}
+}

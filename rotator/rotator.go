@@ -212,10 +212,11 @@ func (r *Rotator) Rotate(ctx context.Context, ref string, force bool) (*Report, 
 	}
 	var matched []*Policy
 	for _, p := range r.policies {
-		if account != "" && p.Account != account {
-			continue
-		}
-		if p.Key == key || (p.ID != "" && p.ID == key) {
+		scopedMatch := account != "" && p.Account == account && (p.Key == key || p.ID == key)
+		// A name may itself contain "/", so the whole reference is also
+		// tried as a key; a reference that fits both ways is ambiguous.
+		plainMatch := p.Key == ref || (p.ID != "" && p.ID == ref)
+		if scopedMatch || plainMatch {
 			matched = append(matched, p)
 		}
 	}

@@ -30,7 +30,7 @@ func init() {
 const demoPolicy = `# The policy of "tokenrotator demo". Each token shows one behaviour.
 schedule: "@every 10s"
 state_dir: {{DIR}}/state
-listen: {{LISTEN}}
+listen: "{{LISTEN}}"
 sweep_timeout: 1m
 shutdown_grace: 10s
 

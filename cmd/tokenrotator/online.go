@@ -32,7 +32,16 @@ func checkOnline(ctx context.Context, env *environment, cfg *config.Config) bool
 		switch {
 		case err != nil:
 			ok = false
-			fmt.Fprintf(env.stdout, "  account %s: management token check failed: %v\n", acc.Name, err)
+			hint := ""
+			switch {
+			case tokenapi.IsUnauthorized(err):
+				hint = "; the management token is not valid: check the account's api_token"
+			case tokenapi.IsForbidden(err):
+				hint = fmt.Sprintf("; check the account id %s and that the management token "+
+					"belongs to that account", acc.ID)
+			}
+			fmt.Fprintf(env.stdout, "  account %s: management token check failed: %v%s\n",
+				acc.Name, err, hint)
 			continue
 		case res.Status != tokenapi.StatusActive:
 			ok = false
@@ -59,7 +68,7 @@ func checkOnline(ctx context.Context, env *environment, cfg *config.Config) bool
 			if t.Account != acc.Name {
 				continue
 			}
-			line, resolved := resolveSelector(ctx, client, t, listed)
+			line, resolved := resolveSelector(ctx, client, t, withoutRevoked(a, t.Account, listed))
 			ok = ok && resolved
 			fmt.Fprintf(env.stdout, "  %s/%s: %s\n", t.Account, t.Key, line)
 		}
@@ -104,7 +113,18 @@ func resolveSelector(ctx context.Context, client *tokenapi.Client, t config.Toke
 		return fmt.Sprintf("token %s, status %s", match.ID, match.Status), true
 	}
 	return fmt.Sprintf("%d tokens are named %q (%s); select one with tokens[].id (line %d) or "+
-		"rename the others. During a recreate's grace period the old token shares the name "+
-		"and the daemon tells them apart by its records", len(ids), t.Name,
-		strings.Join(ids, ", "), t.Line), false
+		"rename the others", len(ids), t.Name, strings.Join(ids, ", "), t.Line), false
+}
+
+// withoutRevoked leaves out the tokens the journal records for deletion,
+// such as the old token of a recreate in its grace period, which shares
+// the new token's name.
+func withoutRevoked(a *app.App, account string, tokens []tokenapi.Token) []tokenapi.Token {
+	out := make([]tokenapi.Token, 0, len(tokens))
+	for _, t := range tokens {
+		if !a.Journal.IsRevoking(account, t.ID) {
+			out = append(out, t)
+		}
+	}
+	return out
 }

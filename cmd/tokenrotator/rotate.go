@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"strings"
 	"time"
@@ -54,6 +55,10 @@ func (f *policyFlags) register(fs *flag.FlagSet) {
 func loadApp(env *environment, name string, flags *policyFlags, logger *slog.Logger,
 	readOnly bool) (*app.App, int) {
 	cfg, err := config.LoadFile(flags.configPath)
+	if errors.Is(err, iofs.ErrNotExist) {
+		fmt.Fprintf(env.stderr, "%s: %v; pass the policy file with --config\n", name, err)
+		return nil, exitUsage
+	}
 	if err != nil {
 		printConfigErrors(env.stderr, name, flags.configPath+" is invalid", err)
 		return nil, exitUsage
@@ -144,7 +149,7 @@ func runRotate(ctx context.Context, env *environment, args []string) int {
 	defer cancel()
 	rep, err := a.Rotator.Rotate(ctx, tokens[0], *force)
 	if errors.Is(err, rotator.ErrUnknownToken) || errors.Is(err, rotator.ErrAmbiguousToken) {
-		fmt.Fprintf(env.stderr, "rotate: %v\n", err)
+		fmt.Fprintln(env.stderr, err)
 		return exitUsage
 	}
 	printSweep(env.stdout, rep)

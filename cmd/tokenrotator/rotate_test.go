@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenrotator/tokenrotator/internal/config"
 	"github.com/tokenrotator/tokenrotator/internal/vaulttest"
 	"github.com/tokenrotator/tokenrotator/tokenapi/emulator"
 	"github.com/tokenrotator/tokenrotator/tokenapi/emulator/emulatortest"
@@ -439,5 +440,33 @@ func TestPlanWrongAccountNamesFix(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "check the account's id") || !strings.Contains(stdout, other) {
 		t.Errorf("plan does not name the account id and the fix:\n%s", stdout)
+	}
+}
+
+func TestCheckConfigOnlineDuringGracePeriod(t *testing.T) {
+	e := newPolicyEnv(t)
+	e.seed("dns-edit", time.Hour)
+	e.seed("cache-purge", 60*24*time.Hour)
+	if code, stdout, _ := e.run("once", "--config", e.config, "--log-format", "json"); code != exitOK {
+		t.Fatalf("once exit code = %d:\n%s", code, stdout)
+	}
+
+	// The recreated cache-purge and its predecessor share the name until
+	// the grace period ends; the journal says which one is old.
+	code, stdout, _ := e.run("check-config", "--config", e.config, "--online")
+	if code != exitOK {
+		t.Errorf("exit code = %d, want 0 during the grace period:\n%s", code, stdout)
+	}
+}
+
+func TestDemoPolicyAcceptsIPv6Listen(t *testing.T) {
+	dir := t.TempDir()
+	path, err := writeDemoPolicy(dir, "[::1]:0", demoAPI{url: "http://127.0.0.1:1/client/v4",
+		accountID: "0123456789abcdef0123456789abcdef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.LoadFile(path); err != nil {
+		t.Errorf("demo policy with an IPv6 listen address does not load: %v", err)
 	}
 }
