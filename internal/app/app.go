@@ -57,6 +57,7 @@ type App struct {
 	AdminToken tokenapi.Secret
 
 	metrics *metrics.Metrics
+	log     *slog.Logger
 	vaults  []*sinks.VaultSink
 	// ownsJournal is false when the journal was passed in Options.
 	ownsJournal bool
@@ -82,7 +83,7 @@ func Build(cfg *config.Config, opts Options) (*App, error) {
 	}
 
 	a := &App{Config: cfg, Clients: map[string]*tokenapi.Client{}, Sinks: map[string]sinks.Sink{},
-		AdminToken: secrets.AdminToken, metrics: opts.Metrics}
+		AdminToken: secrets.AdminToken, metrics: opts.Metrics, log: opts.Logger}
 	ok := false
 	defer func() {
 		if !ok {

@@ -8,8 +8,13 @@ import (
 	"github.com/tokenrotator/tokenrotator/tokenapi"
 )
 
-// observeAttempt counts one Cloudflare API attempt.
+// observeAttempt logs a failed Cloudflare API attempt at debug level, and
+// counts every attempt. The caller logs the request's final error.
 func (a *App) observeAttempt(at tokenapi.Attempt) {
+	if at.Err != nil && a.log != nil {
+		a.log.Debug("API attempt failed", "endpoint", at.Endpoint, "status", at.StatusCode,
+			"attempt", at.Retry+1, "err", at.Err)
+	}
 	if a.metrics == nil {
 		return
 	}
