@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,6 +119,8 @@ type daemonEnv struct {
 	reloads  chan error
 	listened chan string
 	waits    chan time.Time
+	// panicOnce, when set, makes the next sweep's report hook panic.
+	panicOnce atomic.Bool
 }
 
 const daemonPolicy = `schedule: "*/15 * * * *"
@@ -226,12 +229,17 @@ func (e *daemonEnv) start(reload <-chan struct{}) (addr string, stop func() erro
 	go func() {
 		done <- Run(ctx, Options{
 			ConfigPath: e.config, Version: "test", Clock: e.clock,
-			Logger:     slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			Getenv:     e.getenv,
-			Reload:     reload,
-			Jitter:     func(time.Duration) time.Duration { return 0 },
-			Notify:     func(string) error { return nil },
-			OnSweep:    func(r *rotator.Report) { e.sweeps <- r },
+			Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			Getenv: e.getenv,
+			Reload: reload,
+			Jitter: func(time.Duration) time.Duration { return 0 },
+			Notify: func(string) error { return nil },
+			OnSweep: func(r *rotator.Report) {
+				e.sweeps <- r
+				if e.panicOnce.CompareAndSwap(true, false) {
+					panic("injected panic in a sweep")
+				}
+			},
 			OnReload:   func(err error) { e.reloads <- err },
 			OnListen:   func(a string) { e.listened <- a },
 			OnWait:     func(next time.Time) { e.waits <- next },
@@ -606,5 +614,28 @@ func TestDaemonAdminRotation(t *testing.T) {
 	}
 	if strings.Contains(body, state.Value) {
 		t.Error("reply contains the new value")
+	}
+}
+
+func TestDaemonSurvivesPanicInSweep(t *testing.T) {
+	e := newDaemonEnv(t)
+	e.seed("dns-edit", time.Hour)
+	e.seed("cache-purge", time.Hour)
+	e.panicOnce.Store(true)
+	addr, stop := e.start(nil)
+	e.nextSweep()
+
+	e.advance(8 * time.Minute)
+	if r := e.nextSweep(); len(r.Tokens) != 2 {
+		t.Errorf("sweep after the panic managed %d tokens, want 2", len(r.Tokens))
+	}
+	if !strings.Contains(e.logs.String(), "sweep panicked; the daemon keeps running") {
+		t.Error("the panic was not logged")
+	}
+	if code, _ := get(t, "http://"+addr+"/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz after the panic = %d", code)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("Run returned %v", err)
 	}
 }
