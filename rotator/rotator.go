@@ -165,12 +165,17 @@ func (r *Rotator) Journal() *Journal {
 // out every decision that is due. It never returns early: each token's
 // failure is recorded in the report and the others go on.
 func (r *Rotator) Sweep(ctx context.Context) *Report {
+	return r.run(ctx, r.policies, false)
+}
+
+// run replays the journal, decides for each of policies and carries out
+// every mutating decision, then deletes the old tokens that are due.
+func (r *Rotator) run(ctx context.Context, policies []*Policy, force bool) *Report {
 	rep := &Report{Started: r.now()}
 	r.replay(ctx, rep)
 
-	views := r.observe(ctx, r.policies)
-	for _, v := range views {
-		tr := r.evaluate(v, false)
+	for _, v := range r.observe(ctx, policies) {
+		tr := r.evaluate(v, force)
 		if tr.Decision.Action.Mutates() {
 			r.act(ctx, v, &tr)
 		}
@@ -196,9 +201,10 @@ func (r *Rotator) Plan(ctx context.Context) *Report {
 // ErrUnknownToken is returned by Rotate for a name no policy entry has.
 var ErrUnknownToken = errors.New("no such token in the policy")
 
-// ErrAmbiguousToken is returned by Rotate for a key that several accounts
-// use; ACCOUNT/KEY selects one.
-var ErrAmbiguousToken = errors.New("token key is used in several accounts")
+// ErrAmbiguousToken is returned by Rotate for a reference that matches
+// several policy entries, such as a key that two accounts use. ACCOUNT/KEY
+// selects one.
+var ErrAmbiguousToken = errors.New("the reference matches several policy entries")
 
 // Rotate rotates one token now, if it is due or force is set. ref is the
 // token's key in the policy or its Cloudflare id, optionally prefixed with
@@ -233,18 +239,7 @@ func (r *Rotator) Rotate(ctx context.Context, ref string, force bool) (*Report, 
 			ErrAmbiguousToken, strings.Join(accounts, ", "))
 	}
 
-	rep := &Report{Started: r.now()}
-	r.replay(ctx, rep)
-	for _, v := range r.observe(ctx, matched) {
-		tr := r.evaluate(v, force)
-		if tr.Decision.Action.Mutates() {
-			r.act(ctx, v, &tr)
-		}
-		rep.Tokens = append(rep.Tokens, tr)
-	}
-	r.revokeDue(ctx, rep)
-	r.finish(rep)
-	return rep, nil
+	return r.run(ctx, matched, force), nil
 }
 
 // finish fills the journal counts of a report.

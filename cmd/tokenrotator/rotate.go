@@ -367,8 +367,7 @@ func printPlan(w io.Writer, rows []planRow, owed planSummary) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Account, r.Token, dash(r.ID),
 			dash(r.Status), planTime(r.ExpiresOn, never), planTime(r.LastUsedOn, never),
 			planTime(r.LastRotated, "unknown"), r.Decision, planTime(r.NextDue, "-"), dash(reasons))
-		if r.Decision != string(rotator.ActionNone) && r.Decision != string(rotator.ActionError) &&
-			r.Decision != string(rotator.ActionReportIdle) {
+		if rotator.Action(r.Decision).Mutates() {
 			pending++
 		}
 	}
