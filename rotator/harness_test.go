@@ -282,7 +282,7 @@ func (h *harness) checkInvariants(policies ...*Policy) {
 	h.checkNoSecretInLogs()
 }
 
-// checkNoSecretInLogs scans every log line for every secret the test knows.
+// checkNoSecretInLogs scans every log line for every secret the test has seen.
 func (h *harness) checkNoSecretInLogs() {
 	h.t.Helper()
 	logs := h.logs.String()

@@ -57,7 +57,7 @@ func (r *Rotator) resolveOp(ctx context.Context, op InFlight, rep *Report) {
 	case OpRoll:
 		r.resolveRoll(ctx, a, op, rep)
 	default:
-		rep.Errors = append(rep.Errors, fmt.Errorf("journal holds an operation of unknown kind %q; "+
+		rep.Errors = append(rep.Errors, fmt.Errorf("journal contains an operation of unknown kind %q; "+
 			"it was written by a newer tokenrotator", op.Kind))
 	}
 }

@@ -167,7 +167,7 @@ func TestRecreateReplacesExpiredToken(t *testing.T) {
 	h.checkInvariants(p)
 }
 
-// Case: the roll succeeds, then Vault answers 503 (sealed) and later 403.
+// Case: the roll succeeds, then Vault returns 503 (sealed) and later 403.
 func TestRollSinkFailureKeepsValueInJournal(t *testing.T) {
 	h := newHarness(t)
 	tok := h.addToken("dns", due, time.Time{})

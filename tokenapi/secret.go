@@ -5,12 +5,12 @@ import (
 	"log/slog"
 )
 
-// redacted is what every printing path of a Secret shows instead of its value.
+// redacted is the text every printing path of a Secret shows instead of its value.
 const redacted = "[REDACTED]"
 
 // Secret is a token value, a management token or another credential. Every
 // way of printing it (fmt verbs, slog, JSON, text encoders) shows
-// "[REDACTED]"; the only way to read the value is Reveal, which belongs
+// "[REDACTED]". The only way to read the value is Reveal, which belongs
 // where the value is sent (an Authorization header, a sink write).
 type Secret struct {
 	// value is unexported and a struct field, so that reflection-based

@@ -84,7 +84,7 @@ func (c *Client) send(ctx context.Context, k call) (*envelope, error) {
 		}
 
 		// A 429 is a refusal before the request is handled, so even create
-		// and roll may be sent again after the wait the server asks for.
+		// and roll may be sent again after the wait the server requests.
 		// NOTE: Cloudflare does not document this; it holds for the rate
 		// limiter, which answers before the API processes the request.
 		if !k.repeatable && !IsRateLimited(err) {

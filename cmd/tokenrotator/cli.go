@@ -20,8 +20,9 @@ const (
 	exitUsage   = 2 // bad arguments or an invalid configuration
 )
 
-// environment is what a subcommand may touch outside its arguments. Tests
-// replace each part, so no subcommand reads os.Stdout or os.Getenv directly.
+// environment is the set of process resources a subcommand may use besides
+// its arguments. Tests replace each part, so no subcommand reads os.Stdout
+// or os.Getenv directly.
 type environment struct {
 	stdout io.Writer
 	stderr io.Writer

@@ -111,8 +111,8 @@ func (e *policyEnv) seed(name string, age time.Duration) emulator.Issued {
 }
 
 // run runs the CLI with the environment's secrets and returns the exit
-// code, stdout and stderr. It fails the test if any secret value the
-// emulator or Vault knows appears in either stream.
+// code, stdout and stderr. It fails the test if any secret value that the
+// emulator or Vault issued appears in either stream.
 func (e *policyEnv) run(args ...string) (int, string, string) {
 	e.t.Helper()
 	var stdout, stderr bytes.Buffer
@@ -452,7 +452,7 @@ func TestCheckConfigOnlineDuringGracePeriod(t *testing.T) {
 	}
 
 	// The recreated cache-purge and its predecessor share the name until
-	// the grace period ends; the journal says which one is old.
+	// the grace period ends. The journal records which one is old.
 	code, stdout, _ := e.run("check-config", "--config", e.config, "--online")
 	if code != exitOK {
 		t.Errorf("exit code = %d, want 0 during the grace period:\n%s", code, stdout)

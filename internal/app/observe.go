@@ -82,7 +82,7 @@ func (a *App) record(rep *rotator.Report, complete bool) {
 
 // tokenSeries returns the labels and gauges of one token's report. After a
 // rotation the series show the token as the rotation left it, so an expiry
-// alert stops at once; the next due time is left out until the next sweep
+// alert stops at once. The next due time is left out until the next sweep
 // decides again.
 func tokenSeries(t rotator.TokenReport) (metrics.TokenLabels, metrics.TokenState) {
 	d := t.Decision

@@ -196,8 +196,8 @@ func (d *decoder) listenAddress(n *yaml.Node, path string) (string, bool) {
 		d.errorf(n, path, "%q is not HOST:PORT, as in 127.0.0.1:9464 or [::1]:9464", text)
 		return "", false
 	}
-	// Port 0 asks the kernel for a free port, which tests and the demo use;
-	// the daemon logs the address it got.
+	// Port 0 requests a free port from the kernel, which tests and the demo
+	// use. The daemon logs the address it received.
 	if number, err := strconv.Atoi(port); err != nil || number < 0 || number > 65535 {
 		d.errorf(n, path, "port %q must be a number from 0 to 65535", port)
 		return "", false
